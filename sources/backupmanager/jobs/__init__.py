@@ -1,0 +1,86 @@
+"""Job kinds: each validates its own configuration and produces one archive (one module per kind)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from backupmanager.settings import Settings
+
+
+class JobFailed(Exception):
+    """A backup did not produce a good archive; the message is shown to the admin as is."""
+
+
+class JobConfigError(ValueError):
+    """A job's configuration is wrong; the message names the field and says what to do."""
+
+
+@dataclass
+class BackupContext:
+    """What a job kind gets to do its work: settings, a log, a phase indicator, a partial name."""
+
+    settings: Settings
+    partial_name: str
+    log: Callable[[str], None]
+    set_phase: Callable[[str], None]
+    core_only: bool = False
+
+
+@dataclass
+class BackupResult:
+    """A complete archive under its partial name, waiting to be sealed and named."""
+
+    tar_path: Path
+    info_json_path: Path
+    yunohost_version: str
+    warnings: list[str] = field(default_factory=list)
+
+
+class JobKind(Protocol):
+    type_name: str
+    config_model: type[BaseModel]
+
+    def label(self, config: BaseModel) -> str:
+        """The `{app}` part of the archive name (SPEC §3)."""
+        ...
+
+    def check(self, config: BaseModel, settings: Settings) -> None:
+        """Checks against the server (the app exists…); raises JobConfigError."""
+        ...
+
+    def backup(self, config: BaseModel, context: BackupContext) -> BackupResult: ...
+
+
+def parse_config(kind: JobKind, raw: dict[str, Any]) -> BaseModel:
+    try:
+        return kind.config_model.model_validate(raw)
+    except ValidationError as error:
+        problems = []
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "config"
+            message = problem["msg"].removeprefix("Value error, ")
+            if problem["type"] == "extra_forbidden":
+                message = "unknown field (check its spelling)"
+            problems.append(f"{where}: {message}")
+        raise JobConfigError("; ".join(problems)) from None
+
+
+def job_kinds() -> dict[str, JobKind]:
+    from backupmanager.jobs.ynh_backup import YnhAppKind, YnhSystemKind
+
+    kinds: list[JobKind] = [YnhAppKind(), YnhSystemKind()]
+    return {kind.type_name: kind for kind in kinds}
+
+
+def get_kind(type_name: str) -> JobKind:
+    kinds = job_kinds()
+    if type_name not in kinds:
+        raise JobConfigError(
+            f"unknown job type '{type_name}': choose one of {', '.join(sorted(kinds))}"
+        )
+    return kinds[type_name]
