@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT / "sources"))
 
 from backupmanager import services  # noqa: E402
 from backupmanager.clock import system_clock  # noqa: E402
+from backupmanager.commands import run_inline  # noqa: E402
 from backupmanager.db import Database, upgrade_schema  # noqa: E402
 from backupmanager.settings import load_settings  # noqa: E402
-from backupmanager.worker import run_inline  # noqa: E402
 
 SIMULATOR = ROOT / "sources" / "tests" / "fakes" / "yunohost"
 

@@ -353,7 +353,7 @@ def jobs_delete(ctx: Context, job_id: int) -> None:
 @pass_context
 def jobs_run(ctx: Context, job_id: int, wait: bool) -> None:
     """Run a job now, through the worker if it is running, else in this process."""
-    from backupmanager.worker import run_inline
+    from backupmanager.commands import run_inline
 
     database = ctx.database()
     queued = services.queue_run(

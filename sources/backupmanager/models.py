@@ -71,6 +71,10 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Restore drills (issue 4): when the newest archive was last proven restorable, and how.
+    last_drill_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_drill_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    last_drill_message: Mapped[str | None] = mapped_column(Text, default=None)
 
     runs: Mapped[list[Run]] = relationship(back_populates="job", cascade="all, delete-orphan")
 
@@ -96,6 +100,9 @@ class Run(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
     sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Progress where it is known: bytes written so far against the estimate (dashboard bar).
+    progress_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    estimated_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     job: Mapped[Job] = relationship(back_populates="runs")
 
@@ -147,6 +154,9 @@ class Command(Base):
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), default=None
     )
+    restore_id: Mapped[int | None] = mapped_column(
+        ForeignKey("restores.id", ondelete="SET NULL"), default=None
+    )
     requested_by: Mapped[str] = mapped_column(String(64), default="cli")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
@@ -165,6 +175,55 @@ class WorkerState(Base):
     hostname: Mapped[str] = mapped_column(String(255))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+RESTORE_QUEUED, RESTORE_RUNNING, RESTORE_SUCCESS, RESTORE_ERROR, RESTORE_INTERRUPTED = (
+    "queued",
+    "running",
+    "success",
+    "error",
+    "interrupted",
+)
+
+
+class Restore(Base):
+    """One restore of an archive: its plan, phases, progress, steps done, log and verdict."""
+
+    __tablename__ = "restores"
+    __table_args__ = (Index("ix_restores_archive", "archive_name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    archive_name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=RESTORE_QUEUED)
+    phase: Mapped[str] = mapped_column(String(64), default="")
+    options_json: Mapped[str] = mapped_column(Text, default="{}")  # target dir, new database name…
+    plan_json: Mapped[str] = mapped_column(
+        Text, default="{}"
+    )  # what will be created/overwritten/started
+    steps_json: Mapped[str] = mapped_column(Text, default="[]")  # steps done, in order
+    progress_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    total_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    log_text: Mapped[str] = mapped_column(Text, default="")
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    requested_by: Mapped[str] = mapped_column(String(64), default="cli")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    pid: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class ApiToken(Base):
+    """A named API token: only its bcrypt hash is stored (SPEC §10)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(128))
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class RemoteInstance(Base):

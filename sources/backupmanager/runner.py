@@ -131,32 +131,46 @@ class RunExecution:
     def _backup(self, job: Job, started: datetime) -> str:
         kind = get_kind(job.type)
         config = parse_config(kind, json.loads(job.config_json))
+        local_start = started.astimezone(self.timezone)
+        label = kind.label(config)
         context = BackupContext(
             settings=self.settings,
             partial_name=partial_name(self.run_id),
             log=self.log.line,
             set_phase=self.log.phase,
+            backup_info=backup_info(
+                instance_name=self.settings.instance_name,
+                instance_url=self.settings.instance_url,
+                app=label,
+                job_type=job.type,
+                created_at=local_start,
+                backupmanager_version=__version__,
+                yunohost_version="",
+                extra={"job_name": job.name, "job_id": job.id, "run_id": self.run_id},
+            ),
             core_only=job.core_only,
+            report_progress=self._report_progress,
         )
         result = kind.backup(config, context)
-        self.log.phase("verifying the archive")
-        local_start = started.astimezone(self.timezone)
-        label = kind.label(config)
-        info = backup_info(
-            instance_name=self.settings.instance_name,
-            instance_url=self.settings.instance_url,
-            app=label,
-            job_type=job.type,
-            created_at=local_start,
-            backupmanager_version=__version__,
-            yunohost_version=result.yunohost_version,
-            extra={"job_name": job.name, "job_id": job.id, "run_id": self.run_id},
-        )
-        sealed = seal_yunohost_archive(result.tar_path, info)
-        if not sealed.embedded_backup_info:
-            self.log.line("Compressed YunoHost archive: backup_info.json could not be added.")
-        self.log.line(f"Archive verified: {sealed.size_bytes} bytes, SHA256 {sealed.sha256}.")
-        return self._publish(job, label, local_start, result, sealed.sha256, sealed.size_bytes)
+        if result.sha256 is not None:
+            sha256, size_bytes = result.sha256, result.tar_path.stat().st_size
+        else:
+            self.log.phase("verifying the archive")
+            info = {**context.backup_info, "yunohost_version": result.yunohost_version}
+            sealed = seal_yunohost_archive(result.tar_path, info)
+            if not sealed.embedded_backup_info:
+                self.log.line("Compressed YunoHost archive: backup_info.json could not be added.")
+            sha256, size_bytes = sealed.sha256, sealed.size_bytes
+        self.log.line(f"Archive verified: {size_bytes} bytes, SHA256 {sha256}.")
+        return self._publish(job, label, local_start, result, sha256, size_bytes)
+
+    def _report_progress(self, done: int, total: int | None) -> None:
+        with self.db.write() as session:
+            session.execute(
+                update(Run)
+                .where(Run.id == self.run_id)
+                .values(progress_bytes=done, estimated_bytes=total)
+            )
 
     def _publish(
         self,

@@ -12,14 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backupmanager import cron
+from backupmanager import commands, cron
 from backupmanager.db import Database
 from backupmanager.jobs import JobConfigError, get_kind, parse_config
 from backupmanager.models import (
-    COMMAND_QUEUED,
     RUN_QUEUED,
     RUN_RUNNING,
-    Command,
     Job,
     Run,
     WorkerState,
@@ -223,15 +221,13 @@ def queue_run(
         run = Run(job_id=job_id, status=RUN_QUEUED, trigger=trigger, queued_at=now)
         session.add(run)
         session.flush()
-        session.add(
-            Command(
-                kind="run_job",
-                payload_json=json.dumps({"job_id": job_id}),
-                status=COMMAND_QUEUED,
-                run_id=run.id,
-                requested_by=requested_by,
-                created_at=now,
-            )
+        commands.enqueue(
+            session,
+            "run_job",
+            now=now,
+            requested_by=requested_by,
+            payload={"job_id": job_id},
+            run_id=run.id,
         )
         return QueuedRun(run.id, True)
 

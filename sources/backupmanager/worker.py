@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import socket
@@ -17,24 +16,22 @@ from sqlalchemy import func, select, update
 
 from backupmanager import services
 from backupmanager.clock import Clock, instance_timezone, system_clock
+from backupmanager.commands import claim_command, finish_command, run_command
 from backupmanager.cron import next_run_after
 from backupmanager.db import Database
 from backupmanager.index import sync_index
 from backupmanager.models import (
-    COMMAND_DONE,
     COMMAND_FAILED,
     COMMAND_QUEUED,
     COMMAND_RUNNING,
-    RUN_ERROR,
     RUN_INTERRUPTED,
-    RUN_QUEUED,
     RUN_RUNNING,
     Command,
     Job,
     Run,
     WorkerState,
 )
-from backupmanager.runner import execute_run, remove_partial_files, sweep_partial_files
+from backupmanager.runner import remove_partial_files, sweep_partial_files
 from backupmanager.scheduler import JobScheduler
 from backupmanager.settings import Settings
 
@@ -97,56 +94,6 @@ def recover_dead_runs(
         for path in remove_partial_files(settings.archives_dir, run_id):
             logger.warning("removed %s left by interrupted run %s", path.name, run_id)
     return dead_ids
-
-
-def claim_command(db: Database, command_id: int, now: datetime) -> bool:
-    """queued → running, atomically (DESIGN §1): exactly one process gets each command."""
-    with db.write() as session:
-        result = session.execute(
-            update(Command)
-            .where(Command.id == command_id, Command.status == COMMAND_QUEUED)
-            .values(status=COMMAND_RUNNING, claimed_at=now)
-        )
-        return bool(getattr(result, "rowcount", 0))
-
-
-def finish_command(
-    db: Database, command_id: int, now: datetime, *, ok: bool, result: dict[str, object]
-) -> None:
-    with db.write() as session:
-        session.execute(
-            update(Command)
-            .where(Command.id == command_id)
-            .values(
-                status=COMMAND_DONE if ok else COMMAND_FAILED,
-                finished_at=now,
-                result_json=json.dumps(result),
-            )
-        )
-
-
-def run_command(db: Database, settings: Settings, command: Command, clock: Clock) -> None:
-    """Execute one claimed command to its end."""
-    if command.kind == "run_job" and command.run_id is not None:
-        status = execute_run(db, settings, command.run_id, clock=clock)
-        finish_command(db, command.id, clock(), ok=status != RUN_ERROR, result={"status": status})
-    else:
-        finish_command(
-            db, command.id, clock(), ok=False, result={"error": f"unknown command {command.kind}"}
-        )
-
-
-def run_inline(db: Database, settings: Settings, run_id: int, clock: Clock = system_clock) -> str:
-    """Run a queued run in this process (the CLI does this when no worker is running)."""
-    with db.read() as session:
-        command = session.scalar(
-            select(Command).where(Command.run_id == run_id, Command.kind == "run_job")
-        )
-    if command is None or not claim_command(db, command.id, clock()):
-        return ""
-    run_command(db, settings, command, clock)
-    with db.read() as session:
-        return session.get(Run, run_id).status  # type: ignore[union-attr]
 
 
 def catch_up_missed_slots(db: Database, settings: Settings, now: datetime) -> list[int]:
@@ -311,6 +258,3 @@ class Worker:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
-
-
-__all__ = ["RUN_QUEUED", "Worker", "WorkerAlreadyRunning", "run_inline"]

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from backupmanager import services
+from backupmanager.commands import run_inline
 from backupmanager.db import Database
 from backupmanager.models import Run
 from backupmanager.settings import Settings
-from backupmanager.worker import run_inline
 
 
 def sha256_of(path: Path) -> str:

@@ -28,7 +28,13 @@ class BackupContext:
     partial_name: str
     log: Callable[[str], None]
     set_phase: Callable[[str], None]
+    # The backup_info.json of SPEC §3, filled by the runner; a kind that writes its own archive
+    # embeds it (after setting "yunohost_version"), YunoHost-made archives get it appended.
+    backup_info: dict[str, Any] = field(default_factory=dict)
     core_only: bool = False
+    # Report bytes written so far (and the expected total, when known) for the progress bar;
+    # each call is a database write: call it about once a second, not per block.
+    report_progress: Callable[[int, int | None], None] = lambda _done, _total: None
 
 
 @dataclass
@@ -39,6 +45,9 @@ class BackupResult:
     info_json_path: Path
     yunohost_version: str
     warnings: list[str] = field(default_factory=list)
+    # Set by kinds that write the archive themselves, hashing while writing (DESIGN §4):
+    # the runner then trusts it instead of sealing (verify + append + hash) the tar.
+    sha256: str | None = None
 
 
 class JobKind(Protocol):
