@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from tests.helpers import (
     run_job_now,
     set_behaviour,
     sha256_of,
+    wait_for,
 )
 
 
@@ -152,28 +154,33 @@ def test_yunohost_error_is_explained(db: Database, settings: Settings, sim_root:
     assert "The disk is full" in run.error_message
 
 
-def test_wait_for_yunohost_lock_shows_in_log(
-    db: Database, settings: Settings, sim_root: Path
-) -> None:
-    job_id = add_job(db, settings)
-    set_behaviour(sim_root, delay_seconds=3)
-    env = dict(os.environ)
+@contextmanager
+def another_backup_holding_the_lock(
+    settings: Settings, sim_root: Path, *, seconds: float
+) -> Iterator[None]:
+    """A webadmin backup that holds YunoHost's lock for a while (every call is slowed down)."""
+    set_behaviour(sim_root, delay_seconds=seconds)
     other = subprocess.Popen(
         [str(SIMULATOR), "backup", "create", "--name", "webadmin-backup", "--apps", "wordpress"],
-        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        from tests.helpers import wait_for
-
         wait_for(
             lambda: (settings.archives_dir / "webadmin-backup.tar").exists(),
             what="the other backup to start",
         )
-        run = run_job_now(db, settings, job_id)
+        yield
     finally:
         other.wait(timeout=60)
+
+
+def test_wait_for_yunohost_lock_shows_in_log(
+    db: Database, settings: Settings, sim_root: Path
+) -> None:
+    job_id = add_job(db, settings)
+    with another_backup_holding_the_lock(settings, sim_root, seconds=3):
+        run = run_job_now(db, settings, job_id)
     assert run.status == "success", run.log_text
     assert "Another YunoHost command is running" in run.log_text
 
@@ -181,26 +188,11 @@ def test_wait_for_yunohost_lock_shows_in_log(
 def test_lock_timeout_is_a_clear_failure(db: Database, settings: Settings, sim_root: Path) -> None:
     short = settings.model_copy(update={"yunohost_lock_timeout_seconds": 1})
     job_id = add_job(db, settings)
-    set_behaviour(sim_root, delay_seconds=4)
-    other = subprocess.Popen(
-        [str(SIMULATOR), "backup", "create", "--name", "webadmin-backup", "--apps", "wordpress"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        from tests.helpers import wait_for
-
-        wait_for(
-            lambda: (settings.archives_dir / "webadmin-backup.tar").exists(),
-            what="the other backup to start",
-        )
+    with another_backup_holding_the_lock(settings, sim_root, seconds=4):
         run = run_job_now(db, short, job_id)
-    finally:
-        other.wait(timeout=60)
     assert run.status == "error"
-    assert (
-        run.error_message is not None and "stayed busy with another operation" in run.error_message
-    )
+    assert run.error_message is not None
+    assert "stayed busy with another operation" in run.error_message
 
 
 def test_two_runs_the_same_day(db: Database, settings: Settings) -> None:
