@@ -665,3 +665,9 @@ def apps_list(ctx: Context) -> None:
             click.echo(f"{app.id:<24} {app.version:<16} {app.name}{note}")
 
     emit(ctx, rows, human)
+
+
+# ---------------------------------------------------------------- restore (cli_restore.py)
+from backupmanager.cli_restore import restore as _restore_command  # noqa: E402
+
+main.add_command(_restore_command)

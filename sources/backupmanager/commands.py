@@ -16,8 +16,10 @@ from backupmanager.models import (
     COMMAND_FAILED,
     COMMAND_QUEUED,
     COMMAND_RUNNING,
+    RESTORE_SUCCESS,
     RUN_ERROR,
     Command,
+    Restore,
     Run,
 )
 from backupmanager.settings import Settings
@@ -36,10 +38,21 @@ def _run_job(
     return status != RUN_ERROR, {"status": status}
 
 
+def _restore(
+    db: Database, settings: Settings, command: Command, clock: Clock
+) -> tuple[bool, dict[str, Any]]:
+    from backupmanager.restore.execute import execute_restore
+
+    assert command.restore_id is not None
+    status = execute_restore(db, settings, command.restore_id, clock=clock)
+    return status == RESTORE_SUCCESS, {"status": status}
+
+
 def handlers() -> dict[str, CommandHandler]:
     """Every command kind the worker knows. A new kind adds one line here."""
     return {
         "run_job": _run_job,
+        "restore": _restore,
     }
 
 
@@ -131,3 +144,18 @@ def run_inline(db: Database, settings: Settings, run_id: int, clock: Clock = sys
     with db.read() as session:
         run = session.get(Run, run_id)
         return run.status if run is not None else ""
+
+
+def run_inline_restore(
+    db: Database, settings: Settings, restore_id: int, clock: Clock = system_clock
+) -> str:
+    """Run a queued restore in this process; its final status ("" if someone else took it)."""
+    with db.read() as session:
+        command_id = session.scalar(
+            select(Command.id).where(Command.restore_id == restore_id, Command.kind == "restore")
+        )
+    if command_id is None or not run_inline_command(db, settings, command_id, clock):
+        return ""
+    with db.read() as session:
+        restore = session.get(Restore, restore_id)
+        return restore.status if restore is not None else ""

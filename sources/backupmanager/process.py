@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import selectors
 import subprocess
@@ -156,8 +158,72 @@ def run(
     return result
 
 
+# Bytes of a program's stdout handed to a sink as they come (stream()); the pipe is enlarged so
+# that a fast producer (tar) and its reader exchange big blocks instead of 64 KiB ones.
+ChunkSink = Callable[[bytes], None]
+STREAM_PIPE_BYTES = 1024 * 1024
+
+
+def stream(
+    argv: Sequence[str | Path],
+    *,
+    sink: ChunkSink,
+    on_line: LineSink | None = None,
+    env: Mapping[str, str | None] | None = None,
+    timeout: float | None = None,
+    cwd: Path | None = None,
+    secrets: Sequence[str] = (),
+) -> ProcessResult:
+    """Run argv and hand its stdout, as raw bytes, to `sink`; stderr goes line by line to on_line.
+
+    For programs whose output is data (tar writing an archive to stdout): the caller hashes
+    and writes it as it comes, so memory stays flat whatever the size. A non-zero exit is
+    returned, not raised: tar's exit code 1 ("file changed as we read it") is the caller's call.
+    """
+    command: Argv = tuple(str(part) for part in argv)
+    child_env = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            child_env.pop(key, None)
+        else:
+            child_env[key] = value
+    try:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env,
+            cwd=cwd,
+        )
+    except FileNotFoundError as error:
+        raise ProgramMissing(command) from error
+    assert child.stdout is not None and child.stderr is not None
+    with contextlib.suppress(OSError):  # a smaller pipe only costs speed
+        fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, STREAM_PIPE_BYTES)
+    stderr = _LineSplitter("stderr", on_line, secrets, TAIL_LINES)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        _pump(child, {"stderr": stderr}, deadline, data_sink=sink)
+    except TimeoutError:
+        _stop(child)
+        raise ProcessTimeout(command, timeout or 0, tuple(stderr.tail)) from None
+    except BaseException:
+        _stop(child)
+        raise
+    finally:
+        for pipe in (child.stdout, child.stderr):
+            pipe.close()
+    returncode = child.wait()
+    return ProcessResult(command, returncode, (), tuple(stderr.tail))
+
+
 def _pump(
-    child: subprocess.Popen[bytes], splitters: dict[str, _LineSplitter], deadline: float | None
+    child: subprocess.Popen[bytes],
+    splitters: dict[str, _LineSplitter],
+    deadline: float | None,
+    *,
+    data_sink: ChunkSink | None = None,
 ) -> None:
     assert child.stdout is not None and child.stderr is not None
     with selectors.DefaultSelector() as selector:
@@ -168,6 +234,13 @@ def _pump(
             if wait is not None and wait <= 0:
                 raise TimeoutError
             for key, _ in selector.select(timeout=wait):
+                if key.data == "stdout" and data_sink is not None:
+                    chunk = os.read(key.fd, STREAM_PIPE_BYTES)
+                    if chunk:
+                        data_sink(chunk)
+                    else:
+                        selector.unregister(key.fileobj)
+                    continue
                 chunk = os.read(key.fd, 65536)
                 splitter = splitters[key.data]
                 if chunk:

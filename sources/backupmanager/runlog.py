@@ -9,7 +9,7 @@ from datetime import datetime, tzinfo
 from sqlalchemy import update
 
 from backupmanager.db import Database
-from backupmanager.models import Run
+from backupmanager.models import Restore, Run
 
 FLUSH_EVERY_SECONDS = 1.0
 FLUSH_EVERY_LINES = 200
@@ -17,10 +17,16 @@ MAX_LOG_CHARS = 2_000_000  # a runaway tool must not fill the database: keep the
 
 
 class RunLog:
-    """Collects lines (time-stamped in the instance's zone) and appends them to runs.log_text."""
+    """Collects lines (time-stamped in the instance's zone) and appends them to the row's log_text.
 
-    def __init__(self, db: Database, run_id: int, timezone: tzinfo) -> None:
+    The row is a run, or a restore (`model=Restore`): both have `log_text` and `phase`.
+    """
+
+    def __init__(
+        self, db: Database, run_id: int, timezone: tzinfo, *, model: type[Run | Restore] = Run
+    ) -> None:
         self._db = db
+        self._model = model
         self._run_id = run_id
         self._timezone = timezone
         self._pending: list[str] = []
@@ -43,7 +49,9 @@ class RunLog:
     def phase(self, phase: str) -> None:
         self.flush()
         with self._db.write() as session:
-            session.execute(update(Run).where(Run.id == self._run_id).values(phase=phase))
+            session.execute(
+                update(self._model).where(self._model.id == self._run_id).values(phase=phase)
+            )
 
     def flush(self) -> None:
         with self._lock:
@@ -58,6 +66,9 @@ class RunLog:
                 self._truncated = True
             self._written += len(chunk)
         with self._db.write() as session:
+            model = self._model
             session.execute(
-                update(Run).where(Run.id == self._run_id).values(log_text=Run.log_text + chunk)
+                update(model)
+                .where(model.id == self._run_id)
+                .values(log_text=model.log_text + chunk)
             )

@@ -41,6 +41,8 @@ class Programs(BaseModel):
     ssh: Path = Path("/usr/bin/ssh")
     systemctl: Path = Path("/usr/bin/systemctl")
     useradd: Path = Path("/usr/sbin/useradd")
+    groupadd: Path = Path("/usr/sbin/groupadd")
+    sh: Path = Path("/bin/sh")  # runs the admin's hook and post-restore commands
 
     @field_validator("*")
     @classmethod
@@ -71,6 +73,8 @@ class Settings(BaseModel):
     yunohost_lock_timeout_seconds: int = Field(default=6 * 3600, ge=1)
     run_timeout_seconds: int = Field(default=24 * 3600, ge=60)
     poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Where a restore installs a custom_dir job's systemd unit (tests point it elsewhere).
+    systemd_unit_dir: Path = Path("/etc/systemd/system")
     programs: Programs = Programs()
     features: Features = Features()
 
@@ -90,7 +94,7 @@ class Settings(BaseModel):
             raise ValueError("must be a URL such as https://backup.example.org")
         return value.rstrip("/")
 
-    @field_validator("data_dir", "archives_dir")
+    @field_validator("data_dir", "archives_dir", "systemd_unit_dir")
     @classmethod
     def _absolute_dir(cls, value: Path) -> Path:
         if not value.is_absolute():

@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import func, select, update
 
@@ -28,6 +28,7 @@ from backupmanager.models import (
     RUN_RUNNING,
     Command,
     Job,
+    Restore,
     Run,
     WorkerState,
 )
@@ -55,6 +56,38 @@ def is_backupmanager_process(pid: int | None) -> bool:
     return b"backupmanager" in cmdline
 
 
+def _mark_dead(
+    session: Any,
+    model: type[Run | Restore],
+    now: datetime,
+    in_flight: frozenset[int],
+    message: str,
+) -> list[int]:
+    """Rows of `model` still `running` whose process is gone: interrupted, their commands failed."""
+    running = session.scalars(select(model).where(model.status == RUN_RUNNING)).all()
+    dead = [
+        row
+        for row in running
+        if row.id not in in_flight
+        and (row.pid == os.getpid() or not is_backupmanager_process(row.pid))
+    ]
+    for row in dead:
+        row.error_message = message.format(phase=row.phase or "start")
+        row.status = RUN_INTERRUPTED
+        row.finished_at = now
+        row.phase = "interrupted"
+        row.log_text += f"{now:%H:%M:%S} Interrupted: its process is gone.\n"
+    dead_ids = [row.id for row in dead]
+    if dead_ids:
+        column = Command.run_id if model is Run else Command.restore_id
+        session.execute(
+            update(Command)
+            .where(column.in_(dead_ids), Command.status.in_((COMMAND_QUEUED, COMMAND_RUNNING)))
+            .values(status=COMMAND_FAILED, finished_at=now, error="interrupted")
+        )
+    return dead_ids
+
+
 def recover_dead_runs(
     db: Database, settings: Settings, now: datetime, *, in_flight: frozenset[int] = frozenset()
 ) -> list[int]:
@@ -64,36 +97,34 @@ def recover_dead_runs(
     worker also catches a CLI that ran a job itself and was killed.
     """
     with db.write() as session:
-        running = session.scalars(select(Run).where(Run.status == RUN_RUNNING)).all()
-        dead = [
-            run
-            for run in running
-            if run.id not in in_flight
-            and (run.pid == os.getpid() or not is_backupmanager_process(run.pid))
-        ]
-        for run in dead:
-            run.status = RUN_INTERRUPTED
-            run.finished_at = now
-            run.phase = "interrupted"
-            run.error_message = (
-                "The run was interrupted (the service stopped or crashed). Its unfinished files "
-                "were removed; run the job again."
-            )
-            run.log_text += f"{now:%H:%M:%S} Run interrupted: its process is gone.\n"
-        dead_ids = [run.id for run in dead]
-        if dead_ids:
-            session.execute(
-                update(Command)
-                .where(
-                    Command.run_id.in_(dead_ids),
-                    Command.status.in_((COMMAND_QUEUED, COMMAND_RUNNING)),
-                )
-                .values(status=COMMAND_FAILED, finished_at=now, error="interrupted")
-            )
+        dead_ids = _mark_dead(
+            session,
+            Run,
+            now,
+            in_flight,
+            "The run was interrupted (the service stopped or crashed). Its unfinished files "
+            "were removed; run the job again.",
+        )
     for run_id in dead_ids:
         for path in remove_partial_files(settings.archives_dir, run_id):
             logger.warning("removed %s left by interrupted run %s", path.name, run_id)
     return dead_ids
+
+
+def recover_dead_restores(
+    db: Database, now: datetime, *, in_flight: frozenset[int] = frozenset()
+) -> list[int]:
+    """Restores whose process died: interrupted, saying that some steps may already be done."""
+    with db.write() as session:
+        return _mark_dead(
+            session,
+            Restore,
+            now,
+            in_flight,
+            "The restore was interrupted (the service stopped or crashed) during '{phase}'. "
+            "The steps listed as done were done; files may be partly restored. Run the restore "
+            "again.",
+        )
 
 
 def catch_up_missed_slots(db: Database, settings: Settings, now: datetime) -> list[int]:
@@ -132,6 +163,7 @@ class Worker:
         self._lock_file: IO[str] | None = None
         self._executor = ThreadPoolExecutor(max_workers=MAX_PARALLEL_RUNS, thread_name_prefix="run")
         self._in_flight: set[int] = set()
+        self._restores_in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
         self._scheduler = JobScheduler(instance_timezone(settings), self._on_fire)
         self._last_index_sync = 0.0
@@ -166,6 +198,8 @@ class Worker:
             session.merge(state)
         for run_id in recover_dead_runs(self.db, self.settings, now):
             logger.warning("run %s was interrupted", run_id)
+        for restore_id in recover_dead_restores(self.db, now):
+            logger.warning("restore %s was interrupted", restore_id)
         self.sync_index()
         catch_up_missed_slots(self.db, self.settings, now)
         self._sync_schedules()
@@ -207,6 +241,9 @@ class Worker:
             recover_dead_runs(
                 self.db, self.settings, now, in_flight=frozenset(self._in_flight_runs())
             )
+            with self._in_flight_lock:
+                restores = frozenset(self._restores_in_flight)
+            recover_dead_restores(self.db, now, in_flight=restores)
 
     def _in_flight_runs(self) -> set[int]:
         with self._in_flight_lock:
@@ -228,6 +265,8 @@ class Worker:
                 continue
             with self._in_flight_lock:
                 self._in_flight.add(command.run_id or -command.id)
+                if command.restore_id is not None:
+                    self._restores_in_flight.add(command.restore_id)
             self._executor.submit(self._run_command, command)
 
     def _run_command(self, command: Command) -> None:
@@ -239,6 +278,8 @@ class Worker:
         finally:
             with self._in_flight_lock:
                 self._in_flight.discard(command.run_id or -command.id)
+                if command.restore_id is not None:
+                    self._restores_in_flight.discard(command.restore_id)
 
     def run_forever(self) -> None:
         self.start()

@@ -133,3 +133,21 @@ def list_backup_parts(yunohost: Path) -> list[str]:
 
 def delete_argv(yunohost: Path, name: str) -> Argv:
     return (str(yunohost), "backup", "delete", name, "--output-as", "json")
+
+
+def installed_version(yunohost: Path) -> str:
+    """The installed YunoHost version (`tools versions`), for info.json's from_yunohost_version."""
+    result = process.run(
+        (str(yunohost), "tools", "versions", "--output-as", "json"), timeout=GET_TIMEOUT_SECONDS
+    )
+    answer = parse_json_answer(result)
+    try:
+        version = str(answer["yunohost"]["version"])
+    except (KeyError, TypeError):
+        raise YunohostError("YunoHost did not say its version (tools versions)") from None
+    # `12.1.25~beta1` passes YunoHost's first check but breaks a later one (YUNOHOST.md §7.1).
+    return version.split("~", 1)[0]
+
+
+def firewall_allow_argv(yunohost: Path, protocol: str, port: int) -> Argv:
+    return (str(yunohost), "firewall", "allow", protocol, str(port), "--output-as", "json")

@@ -1,0 +1,202 @@
+"""Writes YunoHost-compatible archives ourselves: metadata members, streamed data, SHA256 as written."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from backupmanager.archive import BACKUP_INFO_MEMBER
+
+BLOCK = tarfile.BLOCKSIZE  # 512
+END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
+# Custom system parts live in YunoHost's custom hooks folder (YUNOHOST.md §1.8); the backup
+# hook path is only recorded in info.json, the restore hook travels inside the archive.
+CUSTOM_HOOKS_DIR = "/etc/yunohost/hooks.d"
+# data_<x> with <x> free of '_': YunoHost extracts `data/<x>/` for it (`_` becomes `/`, §1.8).
+SYSTEM_PART_PATTERN = re.compile(r"^data_[a-z0-9]+$")
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+class ArchiveWriteError(Exception):
+    """The archive could not be written as YunoHost needs it."""
+
+
+def part_directory(part: str) -> str:
+    """Where a system part's files live in the archive: `data_custom` → `data/custom`."""
+    if not SYSTEM_PART_PATTERN.match(part):
+        raise ArchiveWriteError(
+            f"'{part}' cannot be a YunoHost system part of ours: use data_<letters and digits>, "
+            "without another '_' (YunoHost turns every '_' into '/')"
+        )
+    return part.replace("_", "/")
+
+
+def backup_csv(rows: Sequence[tuple[str, str]]) -> bytes:
+    """`backup.csv` as YunoHost writes it (§1.6): no header, every field quoted, CRLF."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    for source, dest in rows:
+        writer.writerow([source, dest])
+    return out.getvalue().encode()
+
+
+def yunohost_info(
+    *,
+    created_at: int,
+    size: int,
+    system_parts: dict[str, tuple[str, int]],
+    yunohost_version: str,
+    description: str = "",
+) -> bytes:
+    """info.json as YunoHost writes it (§1.5, §7.1, §7.2): one line, default separators.
+
+    `system_parts` maps a part to (the backup hook path recorded for it, its size in bytes).
+    size_details is always there: without it YunoHost skips a custom part (§7.2).
+    """
+    info = {
+        "description": description,
+        "created_at": int(created_at),
+        "size": int(size),
+        "size_details": {
+            "system": {part: int(part_size) for part, (_, part_size) in system_parts.items()},
+            "apps": {},
+        },
+        "apps": {},
+        "system": {part: [hook] for part, (hook, _) in system_parts.items()},
+        "from_yunohost_version": yunohost_version,
+    }
+    return json.dumps(info).encode()
+
+
+def restore_hook_name(part: str, priority: str = "50") -> str:
+    """The hook's file name, the same for the backup and restore hooks (§1.7)."""
+    part_directory(part)
+    return f"{priority}-{part}"
+
+
+@dataclass(frozen=True)
+class WrittenArchive:
+    tar_path: Path
+    info_json_path: Path
+    sha256: str
+    size_bytes: int
+
+
+class ArchiveWriter:
+    """One archive under its partial name: members appended in order, every byte hashed once.
+
+    Use as a context manager: on an exception the partial files are left for the runner to
+    remove (it owns partial names), never renamed. `finish()` ends the tar (unless a tar
+    stream already did), writes `<partial>.info.json` byte-identical to the inner info.json,
+    and fsyncs both files and the folder.
+    """
+
+    def __init__(
+        self,
+        archives_dir: Path,
+        partial_name: str,
+        *,
+        progress: Callable[[int], None] = lambda _done: None,
+    ) -> None:
+        self.tar_path = archives_dir / f"{partial_name}.tar"
+        self.info_json_path = archives_dir / f"{partial_name}.info.json"
+        self._digest = hashlib.sha256()
+        self._written = 0
+        self._progress = progress
+        self._last_progress = time.monotonic()
+        self._info_json: bytes | None = None
+        self._ended = False
+        # O_EXCL: a partial name is unique per run; finding one means something is wrong.
+        self._fd = os.open(self.tar_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    @property
+    def bytes_written(self) -> int:
+        return self._written
+
+    def write(self, data: bytes) -> None:
+        """Raw tar bytes (ours or a tar program's output): hashed, then written."""
+        if self._ended:
+            raise ArchiveWriteError("the archive already ended")
+        self._digest.update(data)
+        view = memoryview(data)
+        while view:
+            count = os.write(self._fd, view)
+            view = view[count:]
+        self._written += len(data)
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_EVERY_SECONDS:
+            self._last_progress = now
+            self._progress(self._written)
+
+    def add_bytes(self, name: str, payload: bytes, *, mode: int = 0o644, mtime: int) -> None:
+        """A small regular file member (metadata, a hook), PAX format like YunoHost's tars."""
+        member = tarfile.TarInfo(name)
+        member.size = len(payload)
+        member.mode = mode
+        member.mtime = mtime
+        member.uname = member.gname = "root"
+        self.write(member.tobuf(format=tarfile.PAX_FORMAT))
+        self.write(payload + b"\0" * (-len(payload) % BLOCK))
+
+    def add_info_json(self, payload: bytes, *, mtime: int) -> None:
+        """info.json: kept to be written byte-identical beside the tar (§1.5, §1.7)."""
+        self._info_json = payload
+        self.add_bytes("info.json", payload, mtime=mtime)
+
+    def add_backup_info(self, info: dict[str, Any], *, mtime: int) -> None:
+        """BackupManager's own metadata (SPEC §3)."""
+        payload = json.dumps(info, indent=2, sort_keys=True).encode()
+        self.add_bytes(BACKUP_INFO_MEMBER, payload, mtime=mtime)
+
+    def mark_ended(self) -> None:
+        """The last bytes written were a complete tar's end (a tar program's own output)."""
+        self._ended = True
+
+    def finish(self) -> WrittenArchive:
+        if self._info_json is None:
+            raise ArchiveWriteError("an archive without info.json cannot be restored by YunoHost")
+        if not self._ended:
+            self.write(END_OF_ARCHIVE)
+            self._ended = True
+        self._progress(self._written)
+        os.fsync(self._fd)
+        self.close()
+        with self.info_json_path.open("wb") as handle:
+            handle.write(self._info_json)
+            handle.flush()
+            os.fsync(handle.fileno())
+        directory = os.open(self.tar_path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return WrittenArchive(
+            self.tar_path, self.info_json_path, self._digest.hexdigest(), self._written
+        )

@@ -1,0 +1,151 @@
+"""Restore service functions for the CLI, the API and the dashboard (no Flask here)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from backupmanager import commands
+from backupmanager.archive import read_member_json
+from backupmanager.archive_writer import part_directory
+from backupmanager.db import Database
+from backupmanager.jobs.custom_dir_hook import CUSTOM_PART
+from backupmanager.models import RESTORE_QUEUED, RESTORE_RUNNING, Restore, as_dict
+from backupmanager.restore.execute import RESTORABLE_TYPES, RestoreRefused, archive_file
+from backupmanager.restore.plan import RestoreOptions, archive_target, make_plan
+from backupmanager.restore.safety import UnsafeArchive, scan_archive
+from backupmanager.settings import Settings
+
+RESTORE_FIELDS = (
+    "id",
+    "archive_name",
+    "status",
+    "phase",
+    "progress_bytes",
+    "total_bytes",
+    "error_message",
+    "requested_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+class RestoreInputError(ValueError):
+    """Bad options for this archive (exit status 2 in the CLI)."""
+
+
+def check_options(settings: Settings, name: str, options: RestoreOptions) -> None:
+    """What can be said without reading the whole archive: name, target, --database."""
+    path = archive_file(settings, name)
+    if options.target is not None and not options.target.startswith("/"):
+        raise RestoreInputError(f"--target must be an absolute folder, not '{options.target}'")
+    kind = (read_member_json(path, "backup_info.json") or {}).get("type")
+    if options.database is not None and kind not in ("mysql", "postgresql"):
+        raise RestoreInputError(
+            f"--database only applies to MySQL / PostgreSQL archives; {name} is a {kind} archive"
+        )
+    if kind not in RESTORABLE_TYPES:
+        raise RestoreRefused(
+            f"{name} is a {kind or 'YunoHost'} archive: restore it with "
+            f"`yunohost backup restore {name} --force` (BackupManager restores custom_dir "
+            "archives for now)"
+        )
+
+
+def plan_restore(settings: Settings, name: str, options: RestoreOptions) -> dict[str, Any]:
+    """The plan, from the archive's headers (not its data): nothing is changed or hashed.
+
+    Needs to read the archives folder (root). The restore itself checks everything again,
+    with the checksum, before its first change.
+    """
+    check_options(settings, name, options)
+    path = archive_file(settings, name)
+    scan = scan_archive(
+        path, part_dir=part_directory(CUSTOM_PART), target=archive_target(options), verify=False
+    )
+    plan, _ = make_plan(settings, name, scan, options)
+    return plan.as_dict()
+
+
+def queue_restore(
+    db: Database,
+    settings: Settings,
+    name: str,
+    options: RestoreOptions,
+    *,
+    requested_by: str,
+    now: datetime,
+) -> int:
+    """Queue a restore of the archive (one at a time per archive); returns the restore's id."""
+    check_options(settings, name, options)
+    with db.write() as session:
+        active = session.scalar(
+            select(Restore.id).where(
+                Restore.archive_name == name,
+                Restore.status.in_((RESTORE_QUEUED, RESTORE_RUNNING)),
+            )
+        )
+        if active is not None:
+            raise RestoreRefused(f"archive {name} is already being restored (restore {active})")
+        row = Restore(
+            archive_name=name,
+            status=RESTORE_QUEUED,
+            options_json=json.dumps(options.as_dict()),
+            requested_by=requested_by,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        commands.enqueue(
+            session,
+            "restore",
+            now=now,
+            requested_by=requested_by,
+            payload={"archive_name": name},
+            restore_id=row.id,
+        )
+        return row.id
+
+
+def restore_view(row: Restore, *, with_log: bool = False) -> dict[str, Any]:
+    """SPEC §8 restore status: status, phase, progress, plan, steps done, error."""
+    view = as_dict(row, RESTORE_FIELDS)
+    view["options"] = json.loads(row.options_json or "{}")
+    view["plan"] = json.loads(row.plan_json or "{}")
+    view["steps"] = json.loads(row.steps_json or "[]")
+    if with_log:
+        view["log"] = row.log_text
+    return view
+
+
+def restore_status(db: Database, restore_id: int, *, with_log: bool = False) -> dict[str, Any]:
+    with db.read() as session:
+        row = session.get(Restore, restore_id)
+        if row is None:
+            raise LookupError(f"there is no restore {restore_id}")
+        return restore_view(row, with_log=with_log)
+
+
+def latest_restore_status(db: Database, name: str) -> dict[str, Any] | None:
+    """`GET /api/v1/archives/<name>/restore/status`: the newest restore of that archive."""
+    with db.read() as session:
+        row = session.scalar(
+            select(Restore).where(Restore.archive_name == name).order_by(Restore.id.desc())
+        )
+        return None if row is None else restore_view(row)
+
+
+__all__ = [
+    "RestoreInputError",
+    "RestoreOptions",
+    "RestoreRefused",
+    "UnsafeArchive",
+    "latest_restore_status",
+    "plan_restore",
+    "queue_restore",
+    "restore_status",
+]
