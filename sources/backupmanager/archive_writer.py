@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import os
+import queue
 import re
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +29,9 @@ CUSTOM_HOOKS_DIR = "/etc/yunohost/hooks.d"
 # data_<x> with <x> free of '_': YunoHost extracts `data/<x>/` for it (`_` becomes `/`, §1.8).
 SYSTEM_PART_PATTERN = re.compile(r"^data_[a-z0-9]+$")
 PROGRESS_EVERY_SECONDS = 1.0
+# Blocks in flight between the reader, the hashing thread and the writing thread: memory stays
+# at a few MiB whatever the archive's size, and the three overlap (doc/benchmarks.md).
+PIPELINE_DEPTH = 4
 
 
 class ArchiveWriteError(Exception):
@@ -119,6 +125,17 @@ class ArchiveWriter:
         self._ended = False
         # O_EXCL: a partial name is unique per run; finding one means something is wrong.
         self._fd = os.open(self.tar_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Hashing and writing each get a thread (hashlib and os.write release the GIL), so the
+        # caller can go on reading tar's output meanwhile.
+        self._to_hash: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
+        self._to_write: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
+        self._error: OSError | None = None
+        self._threads = [
+            threading.Thread(target=self._hash_loop, name="archive-hash", daemon=True),
+            threading.Thread(target=self._write_loop, name="archive-write", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def __enter__(self) -> ArchiveWriter:
         return self
@@ -131,7 +148,38 @@ class ArchiveWriter:
     ) -> None:
         self.close()
 
+    def _hash_loop(self) -> None:
+        while (data := self._to_hash.get()) is not None:
+            self._digest.update(data)
+            self._to_write.put(data)
+        self._to_write.put(None)
+
+    def _write_loop(self) -> None:
+        while (data := self._to_write.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so that the producer never blocks forever
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError as error:
+                self._error = error
+
+    def _drain(self) -> None:
+        """Wait until every block is hashed and written; raise a write error (ENOSPC…)."""
+        if self._threads:
+            self._to_hash.put(None)
+            for thread in self._threads:
+                thread.join()
+            self._threads = []
+        if self._error is not None:
+            raise self._error
+
     def close(self) -> None:
+        if self._threads:
+            # The caller is already failing; partial files are the runner's to remove.
+            with contextlib.suppress(OSError):
+                self._drain()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -141,14 +189,12 @@ class ArchiveWriter:
         return self._written
 
     def write(self, data: bytes) -> None:
-        """Raw tar bytes (ours or a tar program's output): hashed, then written."""
+        """Raw tar bytes (ours or a tar program's output): hashed, then written, in order."""
         if self._ended:
             raise ArchiveWriteError("the archive already ended")
-        self._digest.update(data)
-        view = memoryview(data)
-        while view:
-            count = os.write(self._fd, view)
-            view = view[count:]
+        if self._error is not None:
+            raise self._error
+        self._to_hash.put(bytes(data))
         self._written += len(data)
         now = time.monotonic()
         if now - self._last_progress >= PROGRESS_EVERY_SECONDS:
@@ -185,6 +231,7 @@ class ArchiveWriter:
         if not self._ended:
             self.write(END_OF_ARCHIVE)
             self._ended = True
+        self._drain()
         self._progress(self._written)
         os.fsync(self._fd)
         self.close()

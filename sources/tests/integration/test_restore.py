@@ -3,19 +3,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 import pwd
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from backupmanager.clock import system_clock
 from backupmanager.commands import run_inline_restore
 from backupmanager.db import Database
+from backupmanager.models import Command, Restore
 from backupmanager.restore import service
 from backupmanager.restore.plan import RestoreOptions
 from backupmanager.settings import Settings
+from backupmanager.worker import recover_dead_restores
 from tests.helpers import add_job, run_job_now
 from tests.integration.custom_dir_support import (  # noqa: F401 (fixtures)
     UNIT_FILE,
@@ -300,3 +306,125 @@ def test_cli_plan_changes_nothing(
     assert f"Restore plan for {archive}" in done.stdout
     assert "files: restore 4 entries" in done.stdout
     assert not root.exists()
+
+
+def hostile_archive(archives_dir: Path, name: str, bad: tarfile.TarInfo) -> None:
+    """A small archive that looks like ours, with one bad member among good ones."""
+    metadata = {
+        "info.json": json.dumps(
+            {"description": "", "created_at": 1, "size": 1, "apps": {}, "system": {},
+             "size_details": {"apps": {}, "system": {}}, "from_yunohost_version": "12.1.25"}
+        ).encode(),
+        "backup_info.json": json.dumps(
+            {"type": "custom_dir", "instance_name": "jerry",
+             "custom_dir": {"paths": ["/srv/app"], "source_path": "/srv/app"}}
+        ).encode(),
+    }  # fmt: skip
+    with tarfile.open(archives_dir / f"{name}.tar", "w", format=tarfile.PAX_FORMAT) as tar:
+        for member_name, payload in metadata.items():
+            info = tarfile.TarInfo(member_name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        good = tarfile.TarInfo("data/custom/srv/app/good.txt")
+        good.size = 3
+        tar.addfile(good, io.BytesIO(b"ok\n"))
+        tar.addfile(bad, io.BytesIO(b"evil\n") if bad.isreg() else None)
+    (archives_dir / f"{name}.info.json").write_bytes(metadata["info.json"])
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    member.linkname = link
+    member.size = 5 if kind == tarfile.REGTYPE else 0
+    return member
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (_member("data/custom/srv/app/../../../../etc/cron.d/evil"), "'..'"),
+        (_member("/etc/cron.d/evil"), "absolute"),
+        (_member("data/custom/etc/cron.d/evil"), "outside the folders the archive declares"),
+        (
+            _member("data/custom/srv/app/up", tarfile.SYMTYPE, "../../../../../etc"),
+            "points outside",
+        ),
+        (_member("data/custom/srv/app/hl", tarfile.LNKTYPE, "/etc/shadow"), "absolute"),
+        (_member("data/custom/srv/app/hl", tarfile.LNKTYPE, "etc/shadow"), "hard link"),
+        (_member("data/custom/srv/app/null", tarfile.CHRTYPE), "device node"),
+        (_member("unexpected.sh"), "unexpected member"),
+    ],
+)
+def test_hostile_archives_are_refused_and_nothing_is_written(
+    db: Database,
+    cd_settings: Settings,
+    systemctl_root: Path,
+    tmp_path: Path,
+    bad: tarfile.TarInfo,
+    reason: str,
+) -> None:
+    hostile_archive(cd_settings.archives_dir, "hostile", bad)
+    target = tmp_path / "target"
+    status = restore_now(db, cd_settings, "hostile", RestoreOptions(target=str(target)))
+    assert status["status"] == "error"
+    assert "Restore refused, nothing was changed" in status["error_message"]
+    assert reason in status["error_message"]
+    assert not target.exists()
+    assert status["steps"] == []
+
+
+def test_writing_through_an_archived_symlink_is_refused(
+    db: Database, cd_settings: Settings, systemctl_root: Path, tmp_path: Path
+) -> None:
+    link = _member("data/custom/srv/app/out", tarfile.SYMTYPE, str(tmp_path / "outside"))
+    hostile_archive(cd_settings.archives_dir, "through", link)
+    with tarfile.open(cd_settings.archives_dir / "through.tar", "a") as tar:
+        tar.addfile(_member("data/custom/srv/app/out/planted"), io.BytesIO(b"evil\n"))
+    target = tmp_path / "target"
+    status = restore_now(db, cd_settings, "through", RestoreOptions(target=str(target)))
+    assert status["status"] == "error"
+    assert "through a symbolic link" in status["error_message"]
+    assert not target.exists() and not (tmp_path / "outside").exists()
+
+
+def test_a_damaged_archive_is_refused_before_any_change(
+    db: Database, cd_settings: Settings, systemctl_root: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "srv" / "app"
+    simple_tree(root)
+    archive = back_up(db, cd_settings, {"source_path": str(root)})
+    remove_tree(root)
+    tar_path = cd_settings.archives_dir / f"{archive}.tar"
+    with tar_path.open("r+b") as handle:  # flip bytes inside a.txt's content
+        data = handle.read()
+        offset = data.index(b"alpha\n")
+        handle.seek(offset)
+        handle.write(b"ALPHA\n")
+    status = restore_now(db, cd_settings, archive, RestoreOptions())
+    assert status["status"] == "error"
+    assert "not the one recorded when it was written" in status["error_message"]
+    assert not root.exists()
+
+
+def test_an_interrupted_restore_is_marked_at_worker_start(
+    db: Database, cd_settings: Settings, systemctl_root: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "srv" / "app"
+    simple_tree(root)
+    archive = back_up(db, cd_settings, {"source_path": str(root)})
+    restore_id = service.queue_restore(
+        db, cd_settings, archive, RestoreOptions(overwrite=True), requested_by="test",
+        now=system_clock(),
+    )  # fmt: skip
+    with db.write() as session:  # as a worker killed in the middle leaves it
+        row = session.get(Restore, restore_id)
+        assert row is not None
+        row.status, row.phase, row.pid = "running", "files", 999_999
+    assert recover_dead_restores(db, system_clock()) == [restore_id]
+    status = service.restore_status(db, restore_id)
+    assert status["status"] == "interrupted"
+    assert "during 'files'" in status["error_message"]
+    with db.read() as session:
+        command = session.query(Command).filter_by(restore_id=restore_id).one()
+        assert command.status == "failed"
