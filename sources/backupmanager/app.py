@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, render_template
 from sqlalchemy import func, select
 
-from backupmanager import services, views
+from backupmanager import api, services, views
 from backupmanager.clock import instance_timezone, system_clock
 from backupmanager.db import Database
 from backupmanager.models import Archive, Job, Run
@@ -59,4 +59,5 @@ def create_app(settings: Settings) -> Flask:
             worker_alive=worker_alive,
         )
 
+    api.register(app, settings, database)  # /api/: token auth, JSON only, no SSO or CSRF
     return app

@@ -16,7 +16,7 @@ from backupmanager import archive as archive_format
 from backupmanager import prune, services, views, yunohost
 from backupmanager.clock import instance_timezone, system_clock
 from backupmanager.db import Database, upgrade_schema
-from backupmanager.index import ORIGIN_LOCAL, sync_index
+from backupmanager.index import sync_index
 from backupmanager.models import RUN_FINISHED_STATUSES, RUN_SUCCESS, Archive, Job, Run
 from backupmanager.process import ProcessError
 from backupmanager.retention import RetentionPlan
@@ -559,22 +559,15 @@ def archives_info(ctx: Context, name: str) -> None:
 @pass_context
 def archives_delete(ctx: Context, name: str, yes: bool) -> None:
     """Delete an archive (YunoHost's own archives are deleted through YunoHost)."""
-    from backupmanager import process
-
     database = _synced(ctx)
     with database.read() as session:
         row = _get_archive(session, name)
     if not yes and not click.confirm(f"Delete archive {name} ({row.size_bytes} bytes)?"):
         fail("nothing deleted", code=EXIT_FAILED)
-    if row.origin == ORIGIN_LOCAL:
-        archive_format.remove_archive_files(ctx.settings.archives_dir, name)
-    else:
-        try:
-            process.run(yunohost.delete_argv(ctx.settings.programs.yunohost, name), timeout=600)
-        except ProcessError as error:
-            fail(f"YunoHost could not delete {name}: {error}")
-    with database.write() as session:
-        sync_index(session, ctx.settings.archives_dir, ctx.settings.instance_name)
+    # The same function as the worker's `delete_archive` command (API and dashboard deletions).
+    error = services.delete_archive_now(database, ctx.settings, name)
+    if error:
+        fail(error)
     emit(ctx, {"deleted": name}, lambda: click.echo(f"Archive {name} deleted."))
 
 
@@ -671,3 +664,5 @@ def apps_list(ctx: Context) -> None:
 from backupmanager.cli_restore import restore as _restore_command  # noqa: E402
 
 main.add_command(_restore_command)
+
+from backupmanager import cli_tokens  # noqa: E402, F401  (adds `backupmanager tokens` to main)

@@ -38,6 +38,16 @@ def _run_job(
     return status != RUN_ERROR, {"status": status}
 
 
+def _delete_archive(
+    db: Database, settings: Settings, command: Command, clock: Clock
+) -> tuple[bool, dict[str, Any]]:
+    from backupmanager.services import delete_archive_now
+
+    name = str(json.loads(command.payload_json).get("name", ""))
+    error = delete_archive_now(db, settings, name)
+    return not error, {"name": name, "error": error} if error else {"deleted": name}
+
+
 def _restore(
     db: Database, settings: Settings, command: Command, clock: Clock
 ) -> tuple[bool, dict[str, Any]]:
@@ -53,6 +63,7 @@ def handlers() -> dict[str, CommandHandler]:
     return {
         "run_job": _run_job,
         "restore": _restore,
+        "delete_archive": _delete_archive,
     }
 
 

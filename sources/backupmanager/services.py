@@ -12,12 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backupmanager import archive as archive_format
 from backupmanager import commands, cron
 from backupmanager.db import Database
 from backupmanager.jobs import JobConfigError, get_kind, parse_config
 from backupmanager.models import (
+    COMMAND_QUEUED,
+    COMMAND_RUNNING,
     RUN_QUEUED,
     RUN_RUNNING,
+    Archive,
+    Command,
     Job,
     Run,
     WorkerState,
@@ -240,3 +245,65 @@ def worker_alive(session: Session, now: datetime) -> bool:
 def run_counts_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(Run.status, func.count()).group_by(Run.status)).all()
     return {status: count for status, count in rows}
+
+
+def get_archive(session: Session, name: str) -> Archive:
+    try:
+        archive_format.validate_archive_name(name)
+    except archive_format.ArchiveError as error:
+        raise InputError(f"name: {error}") from None
+    row = session.scalar(select(Archive).where(Archive.name == name))
+    if row is None:
+        raise NotFound(f"there is no archive named '{name}' (see 'backupmanager archives list')")
+    return row
+
+
+def queue_archive_deletion(db: Database, name: str, *, requested_by: str, now: datetime) -> int:
+    """Queue the deletion of an indexed archive for the worker; returns the command id.
+
+    The web process never deletes files itself (DESIGN §1). A deletion already waiting for the
+    same archive is returned instead of queueing a second one.
+    """
+    with db.write() as session:
+        get_archive(session, name)
+        for command in session.scalars(
+            select(Command).where(
+                Command.kind == "delete_archive",
+                Command.status.in_((COMMAND_QUEUED, COMMAND_RUNNING)),
+            )
+        ):
+            if json.loads(command.payload_json).get("name") == name:
+                return command.id
+        command = commands.enqueue(
+            session, "delete_archive", now=now, requested_by=requested_by, payload={"name": name}
+        )
+        return command.id
+
+
+def delete_archive_now(db: Database, settings: Settings, name: str) -> str:
+    """Delete an archive here (worker or root CLI); returns "" or what went wrong.
+
+    Our own archives are removed with their .info.json; YunoHost's go through `yunohost backup
+    delete`, so that its hooks run. The index is brought in step afterwards either way.
+    """
+    from backupmanager import process, yunohost
+    from backupmanager.index import ORIGIN_LOCAL, sync_index
+
+    with db.write() as session:
+        sync_index(session, settings.archives_dir, settings.instance_name)
+    with db.read() as session:
+        try:
+            row = get_archive(session, name)
+        except (InputError, NotFound) as missing:
+            return str(missing)
+    error = ""
+    if row.origin == ORIGIN_LOCAL:
+        archive_format.remove_archive_files(settings.archives_dir, name)
+    else:
+        try:
+            process.run(yunohost.delete_argv(settings.programs.yunohost, name), timeout=600)
+        except process.ProcessError as failure:
+            error = f"YunoHost could not delete {name}: {failure}"
+    with db.write() as session:
+        sync_index(session, settings.archives_dir, settings.instance_name)
+    return error
