@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, render_template
-from sqlalchemy import func, select
+from flask import Flask
 
-from backupmanager import api, services, views
-from backupmanager.clock import instance_timezone, system_clock
+from backupmanager import api, web
 from backupmanager.db import Database
-from backupmanager.models import Archive, Job, Run
 from backupmanager.settings import Settings
 
-RECENT_RUNS = 20
 
+def create_app(settings: Settings, *, dev_mode: bool = False) -> Flask:
+    """Nothing is done at import time: the database is opened here, per application.
 
-def create_app(settings: Settings) -> Flask:
-    """Nothing is done at import time: the database is opened here, per application."""
+    dev_mode (no login, the local user is the admin) is passed only by `backupmanager dev`.
+    """
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     database = Database(settings)
-    timezone = instance_timezone(settings)
+    app.extensions["backupmanager.db"] = database
 
     @app.after_request
     def _security_headers(response: Any) -> Any:
@@ -31,33 +29,6 @@ def create_app(settings: Settings) -> Flask:
         response.headers["Referrer-Policy"] = "same-origin"
         return response
 
-    @app.get("/")
-    def dashboard() -> str:
-        now = system_clock()
-        with database.read() as session:
-            jobs = [
-                views.job_view(job, timezone=timezone, now=now)
-                for job in session.scalars(select(Job).order_by(Job.name))
-            ]
-            runs = [
-                views.run_view(run)
-                for run in session.scalars(select(Run).order_by(Run.id.desc()).limit(RECENT_RUNS))
-            ]
-            archives = [
-                views.archive_view(row)
-                for row in session.scalars(select(Archive).order_by(Archive.created_at.desc()))
-            ]
-            total_bytes = session.scalar(select(func.coalesce(func.sum(Archive.size_bytes), 0)))
-            worker_alive = services.worker_alive(session, now)
-        return render_template(
-            "dashboard_local.html",
-            settings=settings,
-            jobs=jobs,
-            runs=runs,
-            archives=archives,
-            total_bytes=total_bytes,
-            worker_alive=worker_alive,
-        )
-
+    web.init_app(app, settings, database, dev_mode=dev_mode)
     api.register(app, settings, database)  # /api/: token auth, JSON only, no SSO or CSRF
     return app

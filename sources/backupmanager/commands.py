@@ -58,12 +58,22 @@ def _restore(
     return status == RESTORE_SUCCESS, {"status": status}
 
 
+def _refresh_apps(
+    db: Database, settings: Settings, command: Command, clock: Clock
+) -> tuple[bool, dict[str, Any]]:
+    from backupmanager import appcache
+
+    catalog = appcache.refresh(settings, clock())
+    return not catalog.error, {"apps": len(catalog.apps), "error": catalog.error}
+
+
 def handlers() -> dict[str, CommandHandler]:
     """Every command kind the worker knows. A new kind adds one line here."""
     return {
         "run_job": _run_job,
         "restore": _restore,
         "delete_archive": _delete_archive,
+        "refresh_apps": _refresh_apps,
     }
 
 

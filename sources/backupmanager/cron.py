@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -103,9 +104,15 @@ def _first_fire_after(trigger: BaseTrigger, moment: datetime) -> datetime | None
     return fire
 
 
+@functools.lru_cache(maxsize=4096)
+def _cached_trigger(expression: str, timezone: tzinfo) -> BaseTrigger:
+    # Triggers are immutable; the dashboard asks for hundreds of jobs' next runs per page.
+    return build_trigger(expression, timezone)
+
+
 def next_run_after(expression: str, timezone: tzinfo, moment: datetime) -> datetime | None:
     """The first slot strictly after `moment`."""
-    return _first_fire_after(build_trigger(expression, timezone), moment)
+    return _first_fire_after(_cached_trigger(expression, timezone), moment)
 
 
 def next_runs(expression: str, timezone: tzinfo, after: datetime, count: int = 5) -> list[datetime]:
@@ -120,12 +127,14 @@ def next_runs(expression: str, timezone: tzinfo, after: datetime, count: int = 5
     return runs
 
 
-def describe(expression: str) -> str:
-    """The schedule in words, e.g. 'At 03:00, only on Monday'."""
+@functools.lru_cache(maxsize=4096)
+def describe(expression: str, *, locale_code: str = "en_US") -> str:
+    """The schedule in words, e.g. 'At 03:00, only on Monday' (cached: dashboards list many jobs)."""
     from cron_descriptor import Options, get_description
 
     options = Options()
     options.use_24hour_time_format = True
     options.verbose = False
+    options.locale_code = locale_code
     text: str = get_description(expression, options)
     return text

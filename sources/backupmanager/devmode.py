@@ -58,12 +58,25 @@ def seed_demo_job(settings: Settings) -> None:
         database.dispose()
 
 
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def serve(data_dir: Path, bind: str, *, config_path: Path | None = None) -> None:
     from werkzeug.serving import make_server
 
     from backupmanager.app import create_app
     from backupmanager.worker import Worker
 
+    host, _, port = bind.rpartition(":")
+    if not is_loopback(host or "127.0.0.1"):
+        # Dev mode has no login: it must never be reachable from another machine.
+        raise SystemExit(f"dev mode listens on this machine only: use 127.0.0.1, not {host}")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -74,10 +87,12 @@ def serve(data_dir: Path, bind: str, *, config_path: Path | None = None) -> None
     worker = Worker(settings)
     worker_thread = threading.Thread(target=worker.run_forever, name="worker", daemon=True)
     worker_thread.start()
-    host, _, port = bind.rpartition(":")
-    server = make_server(host or "127.0.0.1", int(port), create_app(settings), threaded=True)
+    app = create_app(settings, dev_mode=True)
+    server = make_server(host or "127.0.0.1", int(port), app, threaded=True)
     print(
-        f"BackupManager dev mode: http://{bind}/  (data in {data_dir}; Ctrl+C to stop)", flush=True
+        f"BackupManager dev mode: http://{bind}/  (no login: the local user is the admin; "
+        f"data in {data_dir}; Ctrl+C to stop)",
+        flush=True,
     )
     try:
         server.serve_forever()

@@ -84,6 +84,8 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_job_started", "job_id", "started_at"),
         Index("ix_runs_status", "status"),
+        # A job's newest runs (dashboard, history pages): bounded lookups whatever the history size.
+        Index("ix_runs_job_id", "job_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

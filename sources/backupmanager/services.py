@@ -143,8 +143,11 @@ def job_as_input(job: Job) -> dict[str, Any]:
     }
 
 
-def create_job(db: Database, settings: Settings, raw: dict[str, Any]) -> Job:
-    job_input = validate_job_input(raw, settings)
+def create_job(
+    db: Database, settings: Settings, raw: dict[str, Any], *, check_server: bool = True
+) -> Job:
+    """check_server=False: the caller (the unprivileged web process) checked the cached catalog."""
+    job_input = validate_job_input(raw, settings, check_server=check_server)
     with db.write() as session:
         if session.scalar(select(Job.id).where(Job.name == job_input.name)) is not None:
             raise InputError(f"name: a job called '{job_input.name}' already exists")
@@ -156,10 +159,17 @@ def create_job(db: Database, settings: Settings, raw: dict[str, Any]) -> Job:
         return job
 
 
-def update_job(db: Database, settings: Settings, job_id: int, changes: dict[str, Any]) -> Job:
+def update_job(
+    db: Database,
+    settings: Settings,
+    job_id: int,
+    changes: dict[str, Any],
+    *,
+    check_server: bool = True,
+) -> Job:
     with db.read() as session:
         current = job_as_input(get_job(session, job_id))
-    job_input = validate_job_input({**current, **changes}, settings)
+    job_input = validate_job_input({**current, **changes}, settings, check_server=check_server)
     with db.write() as session:
         job = get_job(session, job_id)
         clash = session.scalar(select(Job.id).where(Job.name == job_input.name, Job.id != job_id))

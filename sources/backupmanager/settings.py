@@ -73,6 +73,8 @@ class Settings(BaseModel):
     yunohost_lock_timeout_seconds: int = Field(default=6 * 3600, ge=1)
     run_timeout_seconds: int = Field(default=24 * 3600, ge=60)
     poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Who may use the dashboard (YUNOHOST.md §5.3): members of this system group (LDAP on YunoHost).
+    admins_group: str = Field(default="admins", pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")
     # Where a restore installs a custom_dir job's systemd unit (tests point it elsewhere).
     systemd_unit_dir: Path = Path("/etc/systemd/system")
     programs: Programs = Programs()

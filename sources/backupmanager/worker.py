@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from sqlalchemy import func, select, update
 
-from backupmanager import services
+from backupmanager import appcache, services
 from backupmanager.clock import Clock, instance_timezone, system_clock
 from backupmanager.commands import claim_command, finish_command, run_command
 from backupmanager.cron import next_run_after
@@ -167,6 +167,7 @@ class Worker:
         self._in_flight_lock = threading.Lock()
         self._scheduler = JobScheduler(instance_timezone(settings), self._on_fire)
         self._last_index_sync = 0.0
+        self._last_catalog_refresh = 0.0
 
     def acquire_lock(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -234,6 +235,10 @@ class Worker:
         with self.db.write() as session:
             session.execute(update(WorkerState).where(WorkerState.id == 1).values(heartbeat_at=now))
         self._sync_schedules()
+        if now.timestamp() - self._last_catalog_refresh >= appcache.REFRESH_EVERY.total_seconds():
+            # The web process cannot run `yunohost app list` (root only): keep its copy fresh.
+            self._last_catalog_refresh = now.timestamp()
+            appcache.queue_refresh(self.db, now=now, requested_by="worker")
         self._dispatch_commands()
         if now.timestamp() - self._last_index_sync >= INDEX_SYNC_EVERY_SECONDS:
             self._last_index_sync = now.timestamp()

@@ -84,3 +84,76 @@ def wait_for(
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def seed_history(db: Database, *, jobs: int, runs: int, now: Any) -> list[int]:
+    """Many jobs with a long run history and one archive each, inserted in bulk (query-count
+    tests and bench/bench_pages.py): mostly successes, every 7th run failed, newest last."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from backupmanager.models import Archive, Job
+
+    with db.write() as session:
+        session.execute(
+            insert(Job),
+            [
+                {
+                    "name": f"job {number:04d}",
+                    "type": "ynh_app",
+                    "config_json": json.dumps({"app_id": "nextcloud", "core_only": False}),
+                    "cron_expr": f"{number % 60} {number % 24} * * *",
+                    "retention_mode": "count",
+                    "retention_value": "7",
+                    "enabled": number % 10 != 0,
+                    "core_only": False,
+                    "created_at": now - timedelta(days=400),
+                    "updated_at": now - timedelta(days=400),
+                }
+                for number in range(jobs)
+            ],
+        )
+        job_ids = list(session.scalars(select(Job.id).order_by(Job.id)))
+        rows = []
+        for number in range(runs):
+            job_id = job_ids[number % len(job_ids)]
+            started = now - timedelta(minutes=runs - number)
+            ok = number % 7 != 3
+            rows.append(
+                {
+                    "job_id": job_id,
+                    "queued_at": started,
+                    "started_at": started,
+                    "finished_at": started + timedelta(seconds=30 + number % 90),
+                    "status": "success" if ok else "error",
+                    "trigger": "schedule",
+                    "phase": "done" if ok else "failed",
+                    "log_text": "backup log line\n" * 20,
+                    "error_message": None if ok else "yunohost backup create failed",
+                    "archive_name": f"jerry_app{number}_20260101" if ok else None,
+                    "size_bytes": 1_000_000 + number if ok else None,
+                }
+            )
+        session.execute(insert(Run), rows)
+        session.execute(
+            insert(Archive),
+            [
+                {
+                    "name": f"jerry_job{job_id}_20260101",
+                    "filename": f"jerry_job{job_id}_20260101.tar",
+                    "size_bytes": 5_000_000 + job_id,
+                    "created_at": now - timedelta(days=1),
+                    "kind": "ynh_app",
+                    "app": "nextcloud",
+                    "job_id": job_id,
+                    "origin": "backupmanager",
+                    "sha256": "0" * 64,
+                    "instance_name": "jerry",
+                    "mtime_ns": 0,
+                    "indexed_at": now,
+                }
+                for job_id in job_ids
+            ],
+        )
+    return job_ids

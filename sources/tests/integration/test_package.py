@@ -8,6 +8,7 @@ units say — the web process as a real unprivileged user — and drives a backu
 
 from __future__ import annotations
 
+import base64
 import configparser
 import json
 import os
@@ -147,6 +148,8 @@ def test_install_steps_then_web_and_worker_as_units(app_user: str, install_root:
         "BACKUPMANAGER_PROGRAMS_YUNOHOST": str(SIMULATOR),
         "YNH_SIM_ROOT": str(install_root / "ynh"),
         "YNH_SIM_ARCHIVES_DIR": str(archives),
+        # The dashboard lets in members of the admins group only: here, the app user's own group.
+        "BACKUPMANAGER_ADMINS_GROUP": app_user,
     }
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKUPMANAGER_", "YNH_SIM_"))}
     worker_argv, worker_env = exec_start("worker.service", values)
@@ -172,7 +175,7 @@ def test_install_steps_then_web_and_worker_as_units(app_user: str, install_root:
             subprocess.run([*cli, "jobs", "run", str(job["id"]), "--wait"], env=cli_env, capture_output=True, text=True, check=True).stdout
         )
         assert run["status"] == "success"
-        page = wait_for(lambda: _get(f"http://127.0.0.1:{port}/"), timeout=60, what="the web process")
+        page = wait_for(lambda: _get(f"http://127.0.0.1:{port}/", as_user=app_user), timeout=60, what="the web process")
         assert run["archive_name"] in page  # the unprivileged web process reads what root's worker wrote
     finally:
         for process in (web, worker):
@@ -184,8 +187,12 @@ def test_install_steps_then_web_and_worker_as_units(app_user: str, install_root:
         assert pwd.getpwuid(wal.stat().st_uid).pw_name == app_user
 
 
-def _get(url: str) -> str | None:
+def _get(url: str, *, as_user: str) -> str | None:
+    """The page as SSOwat and our nginx would forward it for a logged-in user (doc/dashboard.md)."""
+    basic = base64.b64encode(f"{as_user}:-".encode()).decode()
+    headers = {"Authorization": f"Basic {basic}", "X-Ynh-User": as_user}
     try:
-        return urllib.request.urlopen(url, timeout=5).read().decode()
+        request = urllib.request.Request(url, headers=headers)
+        return urllib.request.urlopen(request, timeout=5).read().decode()
     except OSError:
         return None
