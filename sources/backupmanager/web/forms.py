@@ -169,6 +169,24 @@ def from_job(job: Job | None) -> JobFormData:
     )
 
 
+# The service layer explains refused input in English; other languages get this sentence first,
+# with the English detail after it.
+FIELD_HINTS = {
+    "name": _l("Use 1 to 64 letters, digits, spaces, '.', '_' or '-', starting with a letter."),
+    "cron": _l("This is not a valid schedule (five fields, e.g. 0 3 * * 1)."),
+    "retention": _l("This retention rule is not valid."),
+}
+
+
+def localized(errors: dict[str, str], language: str) -> dict[str, str]:
+    if language == "en":
+        return errors
+    return {
+        field: f"{FIELD_HINTS[field]} ({text})" if field in FIELD_HINTS else text
+        for field, text in errors.items()
+    }
+
+
 def errors_by_field(message: str) -> dict[str, str]:
     """Split an InputError ("cron: …; config: app_id: …") into {"cron": …, "app_id": …}."""
     errors: dict[str, str] = {}

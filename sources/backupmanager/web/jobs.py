@@ -44,13 +44,14 @@ def _save(data: forms.JobFormData, job_id: int | None) -> Job | None:
         data.errors.update(forms.errors_by_field(str(error)))
     data.errors.update(forms.kind_form(data.values["type"]).check(data.values["config"], catalog))
     if data.errors:
+        data.errors = forms.localized(data.errors, i18n.language())
         return None
     try:
         if job_id is None:
             return services.create_job(web.db, web.settings, raw, check_server=False)
         return services.update_job(web.db, web.settings, job_id, raw, check_server=False)
     except services.InputError as error:
-        data.errors.update(forms.errors_by_field(str(error)))
+        data.errors = forms.localized(forms.errors_by_field(str(error)), i18n.language())
         return None
 
 

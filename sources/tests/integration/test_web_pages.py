@@ -146,3 +146,27 @@ def test_failed_and_overdue_jobs_are_red_and_french_is_chosen_from_the_browser(
     assert alarms == {str(failing): "yes", str(overdue): "yes", str(fine): "no"}
     assert "En retard" in page and "Tâches de sauvegarde" in page and "Toutes les minutes" in page
     assert 'id="attention-count">2<' in page
+
+
+def test_links_follow_the_path_nginx_serves_the_app_under(app: Flask) -> None:
+    """Our nginx passes the full path and `X-Forwarded-Prefix: __PATH__` (conf/nginx.conf)."""
+    client = app.test_client()
+    for path in ("/backupmanager/", "/"):  # whether nginx strips the prefix or not
+        answer = client.get(path, headers={"X-Forwarded-Prefix": "/backupmanager"})
+        assert answer.status_code == 200
+        page = answer.data.decode()
+        assert 'href="/backupmanager/static/app.css"' in page
+        assert 'href="/backupmanager/archives"' in page
+    # Installed at the root of a domain, the prefix is "/": links stay as they are.
+    page = client.get("/", headers={"X-Forwarded-Prefix": "/"}).data.decode()
+    assert 'href="/static/app.css"' in page
+
+
+def test_refused_input_is_explained_in_french_too(app: Flask) -> None:
+    client = app.test_client()
+    headers = {"Accept-Language": "fr"}
+    form = {"csrf_token": csrf(client), "name": "x", "type": "ynh_app", "app_id": "nextcloud"}
+    form.update(cron="61 3 * * *", retention_mode="count", retention_value="7")
+    page = client.post("/jobs/new", data=form, headers=headers).data.decode()
+    assert "Cette planification n&#39;est pas valide" in page
+    assert "61" in page  # the detail stays, after the sentence
