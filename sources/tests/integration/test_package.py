@@ -72,14 +72,27 @@ def test_worker_unit_is_root() -> None:
 
 def test_scripts_pass_shellcheck() -> None:
     scripts = sorted(str(path) for path in (ROOT / "scripts").iterdir())
-    result = subprocess.run(["shellcheck", "-s", "bash", *scripts], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        ["shellcheck", "-s", "bash", *scripts], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0, result.stdout
 
 
 @pytest.fixture
 def app_user() -> Iterator[str]:
     name = f"bmpkg{uuid.uuid4().hex[:8]}"
-    subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        check=True,
+    )
     try:
         yield name
     finally:
@@ -108,12 +121,19 @@ def exec_start(unit_name: str, values: dict[str, str]) -> tuple[list[str], dict[
     return shlex.split(command), {name: value}
 
 
-def test_install_steps_then_web_and_worker_as_units(app_user: str, install_root: Path, tmp_path: Path) -> None:
+def test_install_steps_then_web_and_worker_as_units(
+    app_user: str, install_root: Path, tmp_path: Path
+) -> None:
     install_dir, data_dir = install_root / "install", install_root / "data"
     install_dir.mkdir()
     data_dir.mkdir()
     port = 18000 + int(uuid.uuid4().hex[:3], 16) % 1000
-    values = {"app": app_user, "install_dir": str(install_dir), "data_dir": str(data_dir), "port": str(port)}
+    values = {
+        "app": app_user,
+        "install_dir": str(install_dir),
+        "data_dir": str(data_dir),
+        "port": str(port),
+    }
     script = f"""
         set -euo pipefail
         # Debian's python3, as on a YunoHost server (a python under /root would be out of the app user's reach)
@@ -151,10 +171,17 @@ def test_install_steps_then_web_and_worker_as_units(app_user: str, install_root:
         # The dashboard lets in members of the admins group only: here, the app user's own group.
         "BACKUPMANAGER_ADMINS_GROUP": app_user,
     }
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKUPMANAGER_", "YNH_SIM_"))}
+    base_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BACKUPMANAGER_", "YNH_SIM_"))
+    }
     worker_argv, worker_env = exec_start("worker.service", values)
     web_argv, web_env = exec_start("systemd.service", values)
-    worker = subprocess.Popen(worker_argv, env={**base_env, **worker_env, **overrides}, stdout=(tmp_path / "worker.log").open("w"), stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        worker_argv,
+        env={**base_env, **worker_env, **overrides},
+        stdout=(tmp_path / "worker.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
     web = subprocess.Popen(
         ["setpriv", f"--reuid={app_user}", f"--regid={app_user}", "--init-groups", "--", *web_argv],
         env={**base_env, **web_env, **overrides},
@@ -167,16 +194,43 @@ def test_install_steps_then_web_and_worker_as_units(app_user: str, install_root:
     try:
         job = json.loads(
             subprocess.run(
-                [*cli, "jobs", "add", "--name", "nightly", "--type", "ynh_app", "--config", '{"app_id": "nextcloud"}', "--cron", "0 3 * * *"],
-                env=cli_env, capture_output=True, text=True, check=True,
+                [
+                    *cli,
+                    "jobs",
+                    "add",
+                    "--name",
+                    "nightly",
+                    "--type",
+                    "ynh_app",
+                    "--config",
+                    '{"app_id": "nextcloud"}',
+                    "--cron",
+                    "0 3 * * *",
+                ],
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
         )
         run = json.loads(
-            subprocess.run([*cli, "jobs", "run", str(job["id"]), "--wait"], env=cli_env, capture_output=True, text=True, check=True).stdout
+            subprocess.run(
+                [*cli, "jobs", "run", str(job["id"]), "--wait"],
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
         )
         assert run["status"] == "success"
-        page = wait_for(lambda: _get(f"http://127.0.0.1:{port}/", as_user=app_user), timeout=60, what="the web process")
-        assert run["archive_name"] in page  # the unprivileged web process reads what root's worker wrote
+        page = wait_for(
+            lambda: _get(f"http://127.0.0.1:{port}/", as_user=app_user),
+            timeout=60,
+            what="the web process",
+        )
+        assert (
+            run["archive_name"] in page
+        )  # the unprivileged web process reads what root's worker wrote
     finally:
         for process in (web, worker):
             process.send_signal(signal.SIGTERM)
