@@ -36,6 +36,15 @@ _backupmanager_as_app() {
     ynh_exec_as_app env BACKUPMANAGER_CONFIG="$install_dir/config.toml" "$venv_dir/bin/backupmanager" "$@"
 }
 
+# The first API token: stored only as a bcrypt hash; its only clear copy goes to a root-only file
+# that POST_INSTALL.md tells the admin to read, then delete (an install log can be shared).
+_backupmanager_first_token() {
+    local token_file="$data_dir/api-token-created-at-install.txt"
+    _backupmanager_as_app tokens create install --json >"$token_file"
+    chown root:root "$token_file"
+    chmod 600 "$token_file"
+}
+
 _backupmanager_permissions() {
     chown -R "root:$app" "$install_dir"
     chmod -R o-rwx "$install_dir"

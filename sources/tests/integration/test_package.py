@@ -149,6 +149,7 @@ def test_install_steps_then_web_and_worker_as_units(
         _backupmanager_render_config
         _backupmanager_permissions
         _backupmanager_as_app db upgrade
+        _backupmanager_first_token
     """
     build = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stdout + build.stderr
@@ -160,6 +161,10 @@ def test_install_steps_then_web_and_worker_as_units(
     assert rendered["features"]["hook_commands"] is False
     assert oct(config.stat().st_mode & 0o777) == "0o640" and config.stat().st_uid == 0
     assert pwd.getpwuid((data_dir / "backupmanager.db").stat().st_uid).pw_name == app_user
+    token_file = data_dir / "api-token-created-at-install.txt"
+    assert oct(token_file.stat().st_mode & 0o777) == "0o600" and token_file.stat().st_uid == 0
+    token = json.loads(token_file.read_text())["token"]
+    assert token not in (data_dir / "backupmanager.db").read_bytes().decode("latin-1")  # hash only
 
     archives = install_root / "archives"
     archives.mkdir()
@@ -228,9 +233,14 @@ def test_install_steps_then_web_and_worker_as_units(
             timeout=60,
             what="the web process",
         )
-        assert (
-            run["archive_name"] in page
-        )  # the unprivileged web process reads what root's worker wrote
+        # the unprivileged web process reads what root's worker wrote
+        assert run["archive_name"] in page
+        health = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/health", headers={"X-BackupManager-Key": token}
+        )
+        answer = json.loads(urllib.request.urlopen(health, timeout=10).read())
+        assert answer["worker_alive"] is True and answer["instance_name"] == "jerry"
+        assert answer["token"] == {"name": "install", "read_only": False}
     finally:
         for process in (web, worker):
             process.send_signal(signal.SIGTERM)
