@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from backupmanager import __version__, prune
+from backupmanager import __version__, prune, systemd
 from backupmanager.archive import (
     PARTIAL_PREFIX,
     ArchiveError,
@@ -59,18 +59,37 @@ def remove_partial_files(archives_dir: Path, run_id: int) -> list[Path]:
     return removed
 
 
+def _active_run_ids(db: Database) -> set[int]:
+    with db.read() as session:
+        return set(session.scalars(select(Run.id).where(Run.status.in_((RUN_QUEUED, RUN_RUNNING)))))
+
+
 def sweep_partial_files(db: Database, archives_dir: Path) -> list[Path]:
     """Partial files of runs that are over (an orphaned YunoHost may finish after a crash)."""
-    with db.read() as session:
-        active = set(
-            session.scalars(select(Run.id).where(Run.status.in_((RUN_QUEUED, RUN_RUNNING))))
-        )
+    active = _active_run_ids(db)
     removed: list[Path] = []
     for path in archives_dir.glob(f"{PARTIAL_PREFIX}r*"):
         run_id = path.name.removeprefix(f"{PARTIAL_PREFIX}r").split(".", 1)[0]
         if run_id.isdigit() and int(run_id) not in active:
             removed += remove_partial_files(archives_dir, int(run_id))
     return removed
+
+
+def restart_services_of_dead_runs(db: Database, settings: Settings) -> dict[str, list[str]]:
+    """Services that a crashed run had stopped are started again; its log says so."""
+    active_keys = {partial_name(run_id) for run_id in _active_run_ids(db)}
+    timezone = instance_timezone(settings)
+    logs: dict[str, RunLog] = {}
+
+    def log(key: str, line: str) -> None:
+        run_id = key.removeprefix(f"{PARTIAL_PREFIX}r")
+        if run_id.isdigit():
+            logs.setdefault(key, RunLog(db, int(run_id), timezone)).line(line)
+
+    outcome = systemd.restart_left_stopped(settings, active_keys=active_keys, log=log)
+    for run_log in logs.values():
+        run_log.flush()
+    return outcome
 
 
 def _claim(db: Database, run_id: int, now: datetime) -> bool:

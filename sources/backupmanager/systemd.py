@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from backupmanager import process
@@ -45,17 +48,49 @@ def _act(settings: Settings, action: str, name: str, log: Callable[[str], None])
     _act_plain(settings, (action, unit_name(name)), log)
 
 
-def stop_services(settings: Settings, names: list[str], log: Callable[[str], None]) -> list[str]:
+def _ledger(settings: Settings, key: str) -> Path:
+    return settings.data_dir / "stopped-services" / f"{key}.json"
+
+
+def _record_stopped(settings: Settings, key: str | None, names: list[str]) -> None:
+    """Write down which services a run has stopped, before stopping the next one.
+
+    If the process dies with services stopped (SIGKILL, power cut), the worker finds this file
+    and starts them again (FreedomBox S-FB8). Written atomically; removed when nothing is left.
+    """
+    if key is None:
+        return
+    path = _ledger(settings, key)
+    if not names:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_suffix(".new")
+    temporary.write_text(json.dumps(names))
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    temporary.replace(path)
+
+
+def stop_services(
+    settings: Settings,
+    names: list[str],
+    log: Callable[[str], None],
+    *,
+    ledger_key: str | None = None,
+) -> list[str]:
     """Stop the running ones, in order; returns those stopped (to start again, reversed).
 
     A stop that fails raises ServiceError after the ones already stopped are listed in the
-    exception's `stopped` attribute, so the caller still starts them again.
+    exception's `stopped` attribute, so the caller still starts them again. With a ledger key,
+    each service is written down before it is stopped (see `restart_left_stopped`).
     """
     stopped: list[str] = []
     for name in names:
         if not is_active(settings, name):
             log(f"Service {unit_name(name)} is not running: nothing to stop.")
             continue
+        _record_stopped(settings, ledger_key, [*stopped, name])
         try:
             _act(settings, "stop", name, log)
         except ServiceError as error:
@@ -66,7 +101,13 @@ def stop_services(settings: Settings, names: list[str], log: Callable[[str], Non
     return stopped
 
 
-def start_again(settings: Settings, stopped: list[str], log: Callable[[str], None]) -> list[str]:
+def start_again(
+    settings: Settings,
+    stopped: list[str],
+    log: Callable[[str], None],
+    *,
+    ledger_key: str | None = None,
+) -> list[str]:
     """Start every stopped service again, in reverse order, whatever fails; returns the errors."""
     errors: list[str] = []
     for name in reversed(stopped):
@@ -77,7 +118,30 @@ def start_again(settings: Settings, stopped: list[str], log: Callable[[str], Non
             log(f"Could NOT start {unit_name(name)} again: {error}")
         else:
             log(f"Started {unit_name(name)} again.")
+    _record_stopped(settings, ledger_key, [])
     return errors
+
+
+def restart_left_stopped(
+    settings: Settings, *, active_keys: set[str], log: Callable[[str, str], None]
+) -> dict[str, list[str]]:
+    """Start again the services that runs which are over (crashed) left stopped.
+
+    Returns {ledger key: errors}; `log(key, line)` says what happens, per interrupted run.
+    """
+    folder = settings.data_dir / "stopped-services"
+    outcome: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        key = path.stem
+        if key in active_keys:
+            continue
+        try:
+            names = [str(name) for name in json.loads(path.read_text())]
+        except (OSError, ValueError):
+            names = []
+        log(key, f"This run stopped {', '.join(names)} and was interrupted: starting them again.")
+        outcome[key] = start_again(settings, names, partial(log, key), ledger_key=key)
+    return outcome
 
 
 def install_unit(

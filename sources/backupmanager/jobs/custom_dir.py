@@ -160,7 +160,9 @@ class CustomDirKind:
         try:
             if config.stop_services:
                 context.set_phase("stopping services")
-            stopped = stop_services(settings, config.stop_services, context.log)
+            stopped = stop_services(
+                settings, config.stop_services, context.log, ledger_key=context.partial_name
+            )
             written = _write_archive(config, context, version)
         except BaseException as error:
             if isinstance(error, ServiceError):
@@ -168,13 +170,13 @@ class CustomDirKind:
             if stopped:
                 context.set_phase("starting services again")
                 context.log("The backup failed: starting the stopped services again.")
-                start_again(settings, stopped, context.log)
+                start_again(settings, stopped, context.log, ledger_key=context.partial_name)
             if isinstance(error, ServiceError):
                 raise JobFailed(str(error)) from None
             raise
         if stopped:
             context.set_phase("starting services again")
-            errors = start_again(settings, stopped, context.log)
+            errors = start_again(settings, stopped, context.log, ledger_key=context.partial_name)
             if errors:
                 raise JobFailed("the archive is complete but " + "; ".join(errors))
         return written

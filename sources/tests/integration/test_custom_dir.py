@@ -18,7 +18,8 @@ import pytest
 from backupmanager import services
 from backupmanager.db import Database
 from backupmanager.index import ORIGIN_LOCAL
-from backupmanager.models import Archive
+from backupmanager.models import Archive, Run
+from backupmanager.runner import restart_services_of_dead_runs
 from backupmanager.settings import Settings
 from backupmanager.tree import TreeWalker, parse_excludes
 from backupmanager.worker import recover_dead_runs
@@ -253,3 +254,12 @@ def test_a_killed_backup_leaves_no_archive_under_a_final_name(
     dead = recover_dead_runs(db, cd_settings, system_clock())
     assert len(dead) == 1
     assert list(archives.iterdir()) == []
+    # The service the killed run had stopped is started again (FreedomBox S-FB8), and its log says so
+    assert units_state(systemctl_root)["app.service"]["active"] is False
+    (systemctl_root / "behaviour.json").write_text("{}")
+    assert restart_services_of_dead_runs(db, cd_settings) == {f"bm-partial-r{dead[0]}": []}
+    assert units_state(systemctl_root)["app.service"]["active"] is True
+    with db.read() as session:
+        log_text = session.get(Run, dead[0]).log_text  # type: ignore[union-attr]
+    assert "starting them again" in log_text and "Started app.service again" in log_text
+    assert restart_services_of_dead_runs(db, cd_settings) == {}  # once
