@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./tools/bootstrap.sh
+./tools/services.sh  # real MariaDB and PostgreSQL for the database tests (doc/databases.md)
 cd sources
 echo "== ruff"
 ../.venv/bin/ruff check . ../bench

@@ -665,4 +665,5 @@ from backupmanager.cli_restore import restore as _restore_command  # noqa: E402
 
 main.add_command(_restore_command)
 
+import backupmanager.cli_databases  # noqa: E402, F401  (adds `jobs drill` and `secrets`)
 from backupmanager import cli_tokens  # noqa: E402, F401  (adds `backupmanager tokens` to main)

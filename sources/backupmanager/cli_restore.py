@@ -40,6 +40,15 @@ def _print_plan(plan: dict[str, Any]) -> None:
 def _confirm(plan: dict[str, Any], options: RestoreOptions) -> RestoreOptions:
     """Interactive: the admin sees the plan; overwriting at the origin is a separate yes."""
     overwrite = options.overwrite
+    database = plan.get("database")  # database archives (restore/database_plan.py)
+    if database and database["exists"] and not overwrite:
+        question = (
+            f"The database {database['target']} exists ({database['existing_tables']} tables) "
+            "and will be replaced. Replace it?"
+        )
+        if not click.confirm(question):
+            fail("nothing was restored", code=EXIT_FAILED)
+        overwrite = True
     if plan["to_origin"] and plan["files"]["overwrite"] and not overwrite:
         count = plan["files"]["overwrite"]
         if not click.confirm(

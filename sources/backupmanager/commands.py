@@ -67,11 +67,20 @@ def _refresh_apps(
     return not catalog.error, {"apps": len(catalog.apps), "error": catalog.error}
 
 
+def _drill(
+    db: Database, settings: Settings, command: Command, clock: Clock
+) -> tuple[bool, dict[str, Any]]:
+    from backupmanager.drill import run_drill
+
+    return run_drill(db, settings, command, clock)
+
+
 def handlers() -> dict[str, CommandHandler]:
     """Every command kind the worker knows. A new kind adds one line here."""
     return {
         "run_job": _run_job,
         "restore": _restore,
+        "drill": _drill,
         "delete_archive": _delete_archive,
         "refresh_apps": _refresh_apps,
     }

@@ -9,7 +9,7 @@ import selectors
 import subprocess
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,12 +111,14 @@ def run(
     cwd: Path | None = None,
     check: bool = True,
     tail_lines: int = TAIL_LINES,
+    pass_fds: Sequence[int] = (),
 ) -> ProcessResult:
     """Run argv (never through a shell), streaming its output line by line to on_line.
 
     env adds to (or, with a None value, removes from) this process's environment. Secrets are
     masked in every line before it leaves this function. With check, a non-zero exit raises
-    ProcessError carrying the tail of stderr.
+    ProcessError carrying the tail of stderr. pass_fds: descriptors the child inherits (a
+    secret_fd() for an option file read as /dev/fd/N).
     """
     command: Argv = tuple(str(part) for part in argv)
     child_env = dict(os.environ)
@@ -133,6 +135,7 @@ def run(
             stderr=subprocess.PIPE,
             env=child_env,
             cwd=cwd,
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError as error:
         raise ProgramMissing(command) from error
@@ -173,8 +176,14 @@ def stream(
     timeout: float | None = None,
     cwd: Path | None = None,
     secrets: Sequence[str] = (),
+    pass_fds: Sequence[int] = (),
+    gather_seconds: float = 0.0,
 ) -> ProcessResult:
     """Run argv and hand its stdout, as raw bytes, to `sink`; stderr goes line by line to on_line.
+
+    gather_seconds: after a small read, wait this long before reading again, so that a program
+    writing a few KiB at a time (mysqldump, pg_dump) is read in big blocks: far fewer wakeups,
+    while the enlarged pipe keeps the program from ever waiting for us.
 
     For programs whose output is data (tar writing an archive to stdout): the caller hashes
     and writes it as it comes, so memory stays flat whatever the size. A non-zero exit is
@@ -195,16 +204,19 @@ def stream(
             stderr=subprocess.PIPE,
             env=child_env,
             cwd=cwd,
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError as error:
         raise ProgramMissing(command) from error
     assert child.stdout is not None and child.stderr is not None
     with contextlib.suppress(OSError):  # a smaller pipe only costs speed
         fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, STREAM_PIPE_BYTES)
+    if fcntl.fcntl(child.stdout.fileno(), fcntl.F_GETPIPE_SZ) < STREAM_PIPE_BYTES:
+        gather_seconds = 0.0  # a small pipe would fill while we wait: read as data comes
     stderr = _LineSplitter("stderr", on_line, secrets, TAIL_LINES)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        _pump(child, {"stderr": stderr}, deadline, data_sink=sink)
+        _pump(child, {"stderr": stderr}, deadline, data_sink=sink, gather=gather_seconds)
     except TimeoutError:
         _stop(child)
         raise ProcessTimeout(command, timeout or 0, tuple(stderr.tail)) from None
@@ -224,6 +236,7 @@ def _pump(
     deadline: float | None,
     *,
     data_sink: ChunkSink | None = None,
+    gather: float = 0.0,
 ) -> None:
     assert child.stdout is not None and child.stderr is not None
     with selectors.DefaultSelector() as selector:
@@ -238,6 +251,8 @@ def _pump(
                     chunk = os.read(key.fd, STREAM_PIPE_BYTES)
                     if chunk:
                         data_sink(chunk)
+                        if gather and len(chunk) < STREAM_PIPE_BYTES // 4:
+                            time.sleep(gather)
                     else:
                         selector.unregister(key.fileobj)
                     continue
@@ -260,3 +275,244 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+
+
+# ---------------------------------------------------------------- pipes: feeding, coprocesses
+
+# A secret handed to a child through a pipe it reads as /dev/fd/N (DESIGN §3): never on argv,
+# never in a file. A pipe holds 64 KiB before a write blocks; option files are far smaller.
+SECRET_FD_MAX_BYTES = 60_000
+
+
+@contextlib.contextmanager
+def secret_fd(content: bytes) -> Iterator[int]:
+    """A readable descriptor holding `content`, for one child (`pass_fds`), closed afterwards."""
+    if len(content) > SECRET_FD_MAX_BYTES:
+        raise ValueError("secret_fd is for small option files")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, content)
+    finally:
+        os.close(write_end)
+    try:
+        yield read_end
+    finally:
+        os.close(read_end)
+
+
+def _spawn(
+    command: Argv,
+    env: Mapping[str, str | None] | None,
+    cwd: Path | None,
+    pass_fds: Sequence[int],
+) -> subprocess.Popen[bytes]:
+    child_env = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            child_env.pop(key, None)
+        else:
+            child_env[key] = value
+    try:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env,
+            cwd=cwd,
+            pass_fds=tuple(pass_fds),
+        )
+    except FileNotFoundError as error:
+        raise ProgramMissing(command) from error
+
+
+def feed(
+    argv: Sequence[str | Path],
+    *,
+    source: Iterable[bytes],
+    sink: ChunkSink | None = None,
+    on_line: LineSink | None = None,
+    env: Mapping[str, str | None] | None = None,
+    timeout: float | None = None,
+    cwd: Path | None = None,
+    secrets: Sequence[str] = (),
+    pass_fds: Sequence[int] = (),
+    check: bool = True,
+) -> ProcessResult:
+    """Run argv with the blocks of `source` as its stdin (`mysql < dump`, `pg_restore`).
+
+    stdout goes to `sink` as raw bytes when given, else line by line to on_line like stderr.
+    If `source` raises (a damaged archive), the child is stopped before its stdin is closed,
+    so it never takes a truncated input for a complete one; the error is raised again.
+    """
+    command: Argv = tuple(str(part) for part in argv)
+    child = _spawn(command, env, cwd, pass_fds)
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    os.set_blocking(child.stdin.fileno(), False)
+    stdout = _LineSplitter("stdout", on_line, secrets, TAIL_LINES)
+    stderr = _LineSplitter("stderr", on_line, secrets, TAIL_LINES)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        _pump_with_input(child, iter(source), {"stdout": stdout, "stderr": stderr}, sink, deadline)
+    except TimeoutError:
+        _stop(child)
+        raise ProcessTimeout(command, timeout or 0, tuple(stderr.tail)) from None
+    except BaseException:
+        _stop(child)
+        raise
+    finally:
+        for pipe in (child.stdin, child.stdout, child.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()
+    returncode = child.wait()
+    result = ProcessResult(command, returncode, tuple(stdout.tail), tuple(stderr.tail))
+    if check and returncode != 0:
+        raise ProcessError(command, returncode, result.stderr_tail)
+    return result
+
+
+def _pump_with_input(
+    child: subprocess.Popen[bytes],
+    blocks: Iterator[bytes],
+    splitters: dict[str, _LineSplitter],
+    sink: ChunkSink | None,
+    deadline: float | None,
+) -> None:
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    pending = memoryview(b"")
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stdout, selectors.EVENT_READ, "stdout")
+        selector.register(child.stderr, selectors.EVENT_READ, "stderr")
+        selector.register(child.stdin, selectors.EVENT_WRITE, "stdin")
+        while selector.get_map():
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                raise TimeoutError
+            for key, _ in selector.select(timeout=wait):
+                if key.data == "stdin":
+                    if not pending:
+                        block = next(blocks, None)  # a damaged source raises here
+                        if block is None:
+                            selector.unregister(child.stdin)
+                            child.stdin.close()  # end of input: the child may finish
+                            continue
+                        pending = memoryview(block)
+                    try:
+                        pending = pending[os.write(key.fd, pending) :]
+                    except BlockingIOError:
+                        pass
+                    except BrokenPipeError:  # the child stopped reading: its status says why
+                        selector.unregister(child.stdin)
+                        pending = memoryview(b"")
+                    continue
+                chunk = os.read(key.fd, STREAM_PIPE_BYTES)
+                if key.data == "stdout" and sink is not None:
+                    if chunk:
+                        sink(chunk)
+                    else:
+                        selector.unregister(key.fileobj)
+                    continue
+                if chunk:
+                    splitters[key.data].feed(chunk)
+                else:
+                    splitters[key.data].close()
+                    selector.unregister(key.fileobj)
+
+
+class Coprocess:
+    """A program kept running to talk to in turns (psql holding a snapshot open, DESIGN §6).
+
+    `send` writes to its stdin; `read_until` reads its stdout up to a marker line the caller
+    asked it to print (e.g. psql's `\\echo`). stderr lines go to on_line as they come. Use as
+    a context manager: on exit the program is stopped if `finish` was not called.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str | Path],
+        *,
+        env: Mapping[str, str | None] | None = None,
+        cwd: Path | None = None,
+        on_line: LineSink | None = None,
+        secrets: Sequence[str] = (),
+        pass_fds: Sequence[int] = (),
+    ) -> None:
+        self.argv: Argv = tuple(str(part) for part in argv)
+        self._child = _spawn(self.argv, env, cwd, pass_fds)
+        assert self._child.stdout is not None and self._child.stderr is not None
+        self._stderr = _LineSplitter("stderr", on_line, secrets, TAIL_LINES)
+        self._stdout = b""
+        self._open = {self._child.stdout.fileno(): "stdout", self._child.stderr.fileno(): "stderr"}
+
+    def __enter__(self) -> Coprocess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _stop(self._child)
+        for pipe in (self._child.stdin, self._child.stdout, self._child.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+    def _failed(self, deadline: float) -> ProcessError:
+        """The program ended (or broke the pipe): its exit status and last stderr lines."""
+        while self._open:
+            self._read_some(deadline)
+        self._stderr.close()
+        try:
+            returncode = self._child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            _stop(self._child)
+            returncode = -1
+        return ProcessError(self.argv, returncode, tuple(self._stderr.tail))
+
+    def send(self, data: bytes) -> None:
+        assert self._child.stdin is not None
+        try:
+            self._child.stdin.write(data)
+            self._child.stdin.flush()
+        except BrokenPipeError:
+            raise self._failed(time.monotonic() + 10) from None
+
+    def read_until(self, marker: bytes, *, timeout: float) -> bytes:
+        """Everything the program printed before the line `marker` (which is consumed)."""
+        deadline = time.monotonic() + timeout
+        needle = marker + b"\n"
+        while True:
+            position = self._stdout.find(needle)
+            if position >= 0 and (position == 0 or self._stdout[position - 1] == 0x0A):
+                answer = self._stdout[:position]
+                self._stdout = self._stdout[position + len(needle) :]
+                return answer
+            if "stdout" not in self._open.values():
+                raise self._failed(deadline)
+            self._read_some(deadline)
+
+    def _read_some(self, deadline: float) -> None:
+        """Wait for output on the open streams (until the deadline) and take what is there."""
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            _stop(self._child)
+            raise ProcessTimeout(self.argv, 0, tuple(self._stderr.tail))
+        with selectors.DefaultSelector() as selector:
+            for fd, name in self._open.items():
+                selector.register(fd, selectors.EVENT_READ, name)
+            for key, _ in selector.select(timeout=wait):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    del self._open[key.fd]
+                elif key.data == "stderr":
+                    self._stderr.feed(chunk)
+                else:
+                    self._stdout += chunk
+
+    def finish(self, *, timeout: float, check: bool = True) -> ProcessResult:
+        """Close stdin, let the program end, and return (or raise) its exit status."""
+        assert self._child.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self._child.stdin.close()
+        failure = self._failed(time.monotonic() + timeout)
+        result = ProcessResult(self.argv, failure.returncode, (), failure.stderr_tail)
+        if check and failure.returncode != 0:
+            raise failure
+        return result

@@ -20,10 +20,18 @@ JobSchedule = tuple[int, str]  # (job id, cron expression) of an enabled job
 class JobScheduler:
     """Keeps APScheduler's jobs equal to the enabled jobs of the database."""
 
-    def __init__(self, timezone: tzinfo, on_fire: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        timezone: tzinfo,
+        on_fire: Callable[[int], None],
+        *,
+        on_drill: Callable[[int], None] | None = None,
+    ) -> None:
         self._timezone = timezone
         self._on_fire = on_fire
+        self._on_drill = on_drill
         self._current: dict[int, str] = {}
+        self._drills: dict[int, str] = {}  # restore drills of database jobs (drill.py)
         self._scheduler = BackgroundScheduler(
             timezone=timezone,
             job_defaults={
@@ -63,5 +71,34 @@ class JobScheduler:
             )
             self._current[job_id] = expression
 
+    def sync_drills(self, schedules: list[JobSchedule]) -> None:
+        """Like `sync`, for the `drill_cron` of database jobs (APScheduler ids `drill-<job>`)."""
+        wanted = dict(schedules) if self._on_drill is not None else {}
+        for job_id in set(self._drills) - set(wanted):
+            self._scheduler.remove_job(f"drill-{job_id}")
+            del self._drills[job_id]
+        for job_id, expression in wanted.items():
+            if self._drills.get(job_id) == expression:
+                continue
+            try:
+                trigger = build_trigger(expression, self._timezone)
+            except ValueError as error:
+                logger.error(
+                    "job %s has an unusable drill schedule %r: %s", job_id, expression, error
+                )
+                continue
+            self._scheduler.add_job(
+                self._on_drill,
+                trigger=trigger,
+                args=(job_id,),
+                id=f"drill-{job_id}",
+                replace_existing=True,
+            )
+            self._drills[job_id] = expression
+
     def next_fire_times(self) -> dict[int, object]:
-        return {int(job.id): job.next_run_time for job in self._scheduler.get_jobs()}
+        return {
+            int(job.id): job.next_run_time
+            for job in self._scheduler.get_jobs()
+            if not str(job.id).startswith("drill-")
+        }

@@ -43,6 +43,8 @@ class Programs(BaseModel):
     useradd: Path = Path("/usr/sbin/useradd")
     groupadd: Path = Path("/usr/sbin/groupadd")
     sh: Path = Path("/bin/sh")  # runs the admin's hook and post-restore commands
+    # Local PostgreSQL tools run as the `postgres` system user (Debian's peer authentication).
+    runuser: Path = Path("/usr/sbin/runuser")
 
     @field_validator("*")
     @classmethod

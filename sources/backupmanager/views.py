@@ -58,6 +58,10 @@ def job_view(job: Job, *, timezone: tzinfo, now: datetime) -> dict[str, Any]:
         "created_at": job.created_at.isoformat(),
         "updated_at": job.updated_at.isoformat(),
         "last_error": job.last_error,
+        # Restore drills of database jobs (drill.py): when the newest archive was last proven.
+        "last_drill_at": job.last_drill_at.isoformat() if job.last_drill_at else None,
+        "last_drill_status": job.last_drill_status,
+        "last_drill_message": job.last_drill_message,
     }
 
 

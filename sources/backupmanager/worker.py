@@ -19,6 +19,7 @@ from backupmanager.clock import Clock, instance_timezone, system_clock
 from backupmanager.commands import claim_command, finish_command, run_command
 from backupmanager.cron import next_run_after
 from backupmanager.db import Database
+from backupmanager.drill import drill_schedules, queue_drill
 from backupmanager.index import sync_index
 from backupmanager.models import (
     COMMAND_FAILED,
@@ -165,7 +166,9 @@ class Worker:
         self._in_flight: set[int] = set()
         self._restores_in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
-        self._scheduler = JobScheduler(instance_timezone(settings), self._on_fire)
+        self._scheduler = JobScheduler(
+            instance_timezone(settings), self._on_fire, on_drill=self._on_drill
+        )
         self._last_index_sync = 0.0
         self._last_catalog_refresh = 0.0
 
@@ -218,10 +221,17 @@ class Worker:
                 "job %s is still running (run %s): this slot is skipped", job_id, queued.run_id
             )
 
+    def _on_drill(self, job_id: int) -> None:
+        try:
+            queue_drill(self.db, job_id, requested_by="scheduler", now=self.clock())
+        except (services.NotFound, services.InputError) as error:
+            logger.warning("scheduled restore drill of job %s not started: %s", job_id, error)
+
     def _sync_schedules(self) -> None:
         with self.db.read() as session:
             rows = session.execute(select(Job.id, Job.cron_expr).where(Job.enabled.is_(True))).all()
         self._scheduler.sync([(job_id, expression) for job_id, expression in rows])
+        self._scheduler.sync_drills(drill_schedules(self.db))
 
     def sync_index(self) -> None:
         for path in sweep_partial_files(self.db, self.settings.archives_dir):

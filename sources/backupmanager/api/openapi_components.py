@@ -142,6 +142,10 @@ SCHEMAS: dict[str, Schema] = {
             "created_at": DATETIME,
             "updated_at": DATETIME,
             "last_error": nullable(STRING),
+            # Restore drills of database jobs: when the newest archive was last proven restorable.
+            "last_drill_at": nullable(DATETIME),
+            "last_drill_status": nullable({"type": "string", "enum": ["success", "error"]}),
+            "last_drill_message": nullable(STRING),
             "last_run": nullable(ref("RunSummary")),
             "archive_count": INTEGER,
         }

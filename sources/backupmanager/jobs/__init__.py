@@ -81,9 +81,11 @@ def parse_config(kind: JobKind, raw: dict[str, Any]) -> BaseModel:
 
 def job_kinds() -> dict[str, JobKind]:
     from backupmanager.jobs.custom_dir import CustomDirKind
+    from backupmanager.jobs.db_dump import MysqlKind, PostgresqlKind
     from backupmanager.jobs.ynh_backup import YnhAppKind, YnhSystemKind
 
     kinds: list[JobKind] = [YnhAppKind(), YnhSystemKind(), CustomDirKind()]
+    kinds += [MysqlKind(), PostgresqlKind()]
     return {kind.type_name: kind for kind in kinds}
 
 

@@ -35,6 +35,7 @@ class RestoreOptions:
     skip_commands: bool = False  # restore without running the archive's commands
     plan_only: bool = False  # compute and store the plan, change nothing
     database: str | None = None  # database archives only (issue 4)
+    drill: bool = False  # a restore drill: throw-away database, compared then dropped
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RestoreOptions:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from backupmanager import commands
 from backupmanager.archive import read_member_json
 from backupmanager.archive_writer import part_directory
+from backupmanager.databases.reader import DATABASE_TYPES, archive_type
 from backupmanager.db import Database
 from backupmanager.jobs.custom_dir_hook import CUSTOM_PART
 from backupmanager.models import RESTORE_QUEUED, RESTORE_RUNNING, Restore, as_dict
@@ -48,6 +49,13 @@ def check_options(settings: Settings, name: str, options: RestoreOptions) -> Non
         raise RestoreInputError(
             f"--database only applies to MySQL / PostgreSQL archives; {name} is a {kind} archive"
         )
+    if kind in DATABASE_TYPES:
+        if options.target is not None:
+            raise RestoreInputError(
+                "--target is for custom_dir archives: a database archive is restored into a "
+                "database (--database NEW_NAME)"
+            )
+        return
     if kind not in RESTORABLE_TYPES:
         raise RestoreRefused(
             f"{name} is a {kind or 'YunoHost'} archive: restore it with "
@@ -64,6 +72,13 @@ def plan_restore(settings: Settings, name: str, options: RestoreOptions) -> dict
     """
     check_options(settings, name, options)
     path = archive_file(settings, name)
+    if archive_type(path) in DATABASE_TYPES:
+        from backupmanager.restore.database_plan import DatabaseRestoreRefused, plan_for
+
+        try:
+            return plan_for(settings, name, path, options)
+        except DatabaseRestoreRefused as error:
+            raise RestoreRefused(str(error)) from None
     scan = scan_archive(
         path, part_dir=part_directory(CUSTOM_PART), target=archive_target(options), verify=False
     )

@@ -83,6 +83,27 @@ KIND_FORMS: dict[str, KindForm] = {
         _l("YunoHost system"), "job_kinds/ynh_system.html", _read_ynh_system, _check_ynh_system
     ),
 }
+
+
+def _read_database(form: MultiDict[str, str]) -> dict[str, Any]:
+    """mysql / postgresql jobs (doc/databases.md): a password is never typed here, only named."""
+    config: dict[str, Any] = {
+        "database": form.get("database", "").strip(),
+        "user": form.get("db_user", "").strip(),
+        "compression": form.get("compression", "zstd"),
+    }
+    for key in ("host", "port", "password_secret", "drill_cron"):
+        value = form.get(key, "").strip()
+        if value:
+            config[key] = value
+    return config
+
+
+for _kind, _label in (
+    ("mysql", _l("MySQL / MariaDB database")),
+    ("postgresql", _l("PostgreSQL database")),
+):
+    KIND_FORMS[_kind] = KindForm(_label, "job_kinds/database.html", _read_database, _check_nothing)
 # A kind without its own fields yet is still usable: its settings as JSON.
 GENERIC_FORM = KindForm(
     _l("Settings as JSON"), "job_kinds/generic.html", _read_json_config, _check_nothing

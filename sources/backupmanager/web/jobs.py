@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from backupmanager import appcache, cron, prune, services
 from backupmanager.clock import system_clock
+from backupmanager.drill import queue_drill
 from backupmanager.models import Job
 from backupmanager.retention import RetentionPolicy, RetentionPolicyError
 from backupmanager.web import chart, forms, i18n, queries, state
@@ -158,6 +159,25 @@ def run_now(job_id: int) -> Response:
     if not queued.created:
         flash(_("This job is already queued or running: here is that run."), "info")
     return redirect(url_for("runs.show", run_id=queued.run_id))
+
+
+@bp.post("/jobs/<int:job_id>/drill")
+def drill_now(job_id: int) -> Response:
+    """Queue a restore drill (doc/databases.md); the worker runs it, the job page shows it."""
+    try:
+        _restore_id, created = queue_drill(
+            state().db, job_id, requested_by=f"web:{g.identity.username}"[:64], now=system_clock()
+        )
+    except services.NotFound:
+        abort(404)
+    except services.InputError as error:
+        flash(str(error), "error")
+        return redirect(url_for("jobs.show", job_id=job_id))
+    if created:
+        flash(_("Restore drill queued: its verdict will show here when it is done."), "success")
+    else:
+        flash(_("A restore drill of this job is already under way."), "info")
+    return redirect(url_for("jobs.show", job_id=job_id))
 
 
 @bp.post("/jobs/<int:job_id>/enabled")

@@ -1,0 +1,250 @@
+"""mysql and postgresql jobs against the raw dump tools, on the same 1,000,000-row database.
+
+Usage (as root, with ./tools/services.sh run first):
+    .venv/bin/python bench/bench_databases.py [--rows 1000000] [--runs 3] [--keep]
+
+For each engine, in the same run and on the same database:
+- raw: the dump tool alone writing to a file (mysqldump with our options; pg_dump -Fc -Z0,
+  the format we store), and the usual compressed form (| zstd -3; pg_dump -Fc);
+- the job kind alone (kind.backup(): metadata, dump, row counts, archive, SHA256), in process;
+- the whole command an admin runs, `backupmanager jobs run ID --wait`, in its own process,
+  whose peak memory (VmHWM) is our process's, the dump tool's being separate.
+Prints markdown tables for doc/benchmarks.md. The benchmark databases (bm_bench_rows) are
+created once and kept with --keep (creating them takes about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "sources"))
+
+from backupmanager import services  # noqa: E402
+from backupmanager.db import Database, upgrade_schema  # noqa: E402
+from backupmanager.jobs import BackupContext, get_kind, parse_config  # noqa: E402
+from backupmanager.settings import Settings, load_settings  # noqa: E402
+
+SIMULATOR = ROOT / "sources" / "tests" / "fakes" / "yunohost"
+BACKUPMANAGER = ROOT / ".venv" / "bin" / "backupmanager"
+DATABASE = "bm_bench_rows"
+RUNUSER = ["/usr/sbin/runuser", "-u", "postgres", "--"]
+
+MYSQL_FILL = """
+CREATE TABLE rows1m (id INT PRIMARY KEY, n INT NOT NULL, label VARCHAR(64) NOT NULL,
+  amount DECIMAL(12,2), created DATETIME, payload VARBINARY(32), INDEX (n)) ENGINE=InnoDB;
+INSERT INTO rows1m SELECT seq, seq % 1000, CONCAT('ligne n°', seq, ' — été ''quoted'' (x),(y)'),
+  seq / 7, '2026-01-01' + INTERVAL seq SECOND, UNHEX(SHA1(seq)) FROM seq_1_to_{rows};
+"""
+PG_FILL = """
+CREATE TABLE rows1m AS SELECT g AS id, g % 1000 AS n,
+  'ligne n°' || g || ' — été ''quoted'' (x),(y)' AS label, (g / 7.0)::numeric(12,2) AS amount,
+  timestamp '2026-01-01' + g * interval '1 second' AS created, decode(md5(g::text), 'hex') AS payload
+  FROM generate_series(1, {rows}) g;
+ALTER TABLE rows1m ADD PRIMARY KEY (id);
+CREATE INDEX ON rows1m (n);
+"""
+
+
+def sh(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(argv, check=True, capture_output=True, **kwargs)
+
+
+def prepare_databases(rows: int) -> None:
+    exists = sh(["mysql", "-N", "-e", f"SHOW DATABASES LIKE '{DATABASE}'"]).stdout.strip()
+    if not exists:
+        print(f"creating MariaDB {DATABASE} ({rows} rows)…", file=sys.stderr)
+        sh(["mysql", "-e", f"CREATE DATABASE {DATABASE}"])
+        sh(["mysql", DATABASE], input=MYSQL_FILL.format(rows=rows).encode())
+    psql = [*RUNUSER, "psql", "-X", "-q", "-A", "-t"]
+    listed = sh([*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"], cwd="/")
+    if not listed.stdout.strip():
+        print(f"creating PostgreSQL {DATABASE} ({rows} rows)…", file=sys.stderr)
+        sh([*psql, "-c", f"CREATE DATABASE {DATABASE}"], cwd="/")
+        sh([*psql, "-d", DATABASE], input=PG_FILL.format(rows=rows).encode(), cwd="/")
+        sh([*psql, "-d", DATABASE, "-c", "VACUUM ANALYZE"], cwd="/")
+
+
+def drop_databases() -> None:
+    sh(["mysql", "-e", f"DROP DATABASE IF EXISTS {DATABASE}"])
+    sh([*RUNUSER, "psql", "-X", "-q", "-c", f"DROP DATABASE IF EXISTS {DATABASE}"], cwd="/")
+
+
+def timed_shell(command: str, output: Path) -> float:
+    """A raw dump, through bash with pipefail (a failed dump must not look fast)."""
+    start = time.perf_counter()
+    subprocess.run(["bash", "-o", "pipefail", "-c", f"{command} > {output}"], check=True, cwd="/")
+    elapsed = time.perf_counter() - start
+    output.unlink()
+    return elapsed
+
+
+def raw_commands(engine: str) -> dict[str, str]:
+    if engine == "mysql":
+        dump = (
+            "mysqldump --single-transaction --routines --triggers --events --hex-blob "
+            "--default-character-set=utf8mb4 --add-locks --extended-insert --disable-keys "
+            f"--quick -- {DATABASE}"
+        )
+        return {"none": dump, "zstd": f"{dump} | zstd -3 -q -c"}
+    runuser = " ".join(RUNUSER)
+    return {
+        "none": f"{runuser} pg_dump --format=custom --compress=0 {DATABASE}",
+        "zstd": f"{runuser} pg_dump --format=custom {DATABASE}",  # pg_dump's own gzip -6
+    }
+
+
+RAW_LABELS = {
+    ("mysql", "none"): "mysqldump > file",
+    ("mysql", "zstd"): "mysqldump | zstd -3 > file",
+    ("postgresql", "none"): "pg_dump -Fc -Z0 > file",
+    ("postgresql", "zstd"): "pg_dump -Fc > file (gzip)",
+}
+
+
+def make_settings(base: Path) -> Settings:
+    (base / "archives").mkdir(parents=True, exist_ok=True)
+    os.environ["YNH_SIM_ROOT"] = str(base / "ynh")
+    os.environ["YNH_SIM_ARCHIVES_DIR"] = str(base / "archives")
+    return load_settings(
+        None,
+        env={},
+        defaults={
+            "instance_name": "bench",
+            "data_dir": str(base / "data"),
+            "archives_dir": str(base / "archives"),
+            "programs": {"yunohost": str(SIMULATOR)},
+        },
+    )
+
+
+def kind_backup(settings: Settings, engine: str, compression: str) -> float:
+    """The job kind alone: what BackupManager adds to the dump tool, in process."""
+    kind = get_kind(engine)
+    config = parse_config(kind, {"database": DATABASE, "user": "bench", "compression": compression})
+    context = BackupContext(
+        settings=settings,
+        partial_name=f"bm-partial-bench-{engine}-{compression}",
+        log=lambda _line: None,
+        set_phase=lambda _phase: None,
+        backup_info={"instance_name": "bench", "app": DATABASE, "type": engine},
+    )
+    start = time.perf_counter()
+    result = kind.backup(config, context)
+    elapsed = time.perf_counter() - start
+    result.tar_path.unlink()
+    result.info_json_path.unlink()
+    return elapsed
+
+
+def cli_run(settings: Settings, config_path: Path, job_id: int) -> tuple[float, int]:
+    """`backupmanager jobs run ID --wait` in its own process: wall time, peak RSS (KiB)."""
+    env = {**os.environ, "BACKUPMANAGER_CONFIG": str(config_path)}
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [str(BACKUPMANAGER), "--json", "jobs", "run", str(job_id), "--wait"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            break
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    answer = json.loads(child.stdout.read() if child.stdout else b"{}")
+    if answer.get("status") != "success":
+        raise SystemExit(f"the job failed: {answer}")
+    for path in settings.archives_dir.iterdir():
+        path.unlink()
+    return elapsed, peak
+
+
+def bench_engine(settings: Settings, config_path: Path, engine: str, runs: int) -> list[str]:
+    rows: list[str] = []
+    out = settings.archives_dir / "raw.out"
+    db = Database(settings)
+    for compression in ("none", "zstd"):
+        job = services.create_job(
+            db,
+            settings,
+            {
+                "name": f"bench {engine} {compression}",
+                "type": engine,
+                "config": {"database": DATABASE, "user": "bench", "compression": compression},
+                "cron": "0 3 * * *",
+                "retention": "count:1",
+            },
+        )
+        raw_command = raw_commands(engine)[compression]
+        piped = f"{raw_commands(engine)['none']} | cat"
+        timed_shell(raw_command, out)  # warm-up: caches, buffers
+        raw, through_pipe, ours = [], [], []
+        for _ in range(runs):  # interleaved: a busy moment weighs on every column alike
+            raw.append(timed_shell(raw_command, out))
+            through_pipe.append(timed_shell(piped, out))
+            ours.append(kind_backup(settings, engine, compression))
+        cli = [cli_run(settings, config_path, job.id) for _ in range(runs)]
+        raw_s, kind_s = statistics.median(raw), statistics.median(ours)
+        pipe_s = statistics.median(through_pipe)
+        cli_s = statistics.median(wall for wall, _ in cli)
+        peak = max(rss for _, rss in cli) / 1024
+        rows.append(
+            f"| {engine} | {compression} | `{RAW_LABELS[engine, compression]}` {raw_s:.2f} s "
+            f"| {pipe_s:.2f} s | **{kind_s:.2f} s ({kind_s / raw_s:.2f}x)** "
+            f"| {cli_s:.2f} s ({cli_s / raw_s:.2f}x) | {peak:.0f} MiB |"
+        )
+    db.dispose()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    args = parser.parse_args()
+    prepare_databases(args.rows)
+    base = Path(tempfile.mkdtemp(prefix="bm-bench-db-"))
+    try:
+        settings = make_settings(base)
+        upgrade_schema(settings)
+        config_path = base / "config.toml"
+        config_path.write_text(
+            f'instance_name = "bench"\ndata_dir = "{settings.data_dir}"\n'
+            f'archives_dir = "{settings.archives_dir}"\n[programs]\nyunohost = "{SIMULATOR}"\n'
+        )
+        print(f"{args.rows} rows, median of {args.runs} runs, {os.cpu_count()} CPUs")
+        print()
+        print(
+            "| engine | compression | raw tool | `mysqldump`/`pg_dump -Z0` `| cat` | job kind (ratio) "
+            "| `jobs run --wait` (ratio) | peak RSS of our process |"
+        )
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for engine in ("mysql", "postgresql"):
+            for row in bench_engine(settings, config_path, engine, args.runs):
+                print(row, flush=True)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        if not args.keep:
+            drop_databases()
+
+
+if __name__ == "__main__":
+    main()

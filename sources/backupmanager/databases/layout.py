@@ -1,0 +1,171 @@
+"""Database archives: where the dump sits in a YunoHost-compatible tar, and the part's restore hook.
+
+    data/mysqldump/<db>.sql.zst.000001 …   the dump (zstd stream or plain), cut in members
+    data/mysqldump/<db>.accounts.json      users/roles and grants to recreate (password hashes)
+    backup.csv, hooks/restore/50-data_mysqldump, info.json, backup_info.json   (at the end)
+
+A tar member's size comes before its bytes, and a dump's size is known only at its end: the
+stream is cut into members of at most CHUNK_BYTES (4 MiB), each buffered in memory, so the archive is
+written once, hashed as written, with no temporary file. Concatenating the members in order
+gives the dump back (`cat …sql.zst.* | zstd -d`). The metadata goes last because the row
+counts (restore drills) are known only when the dump ends.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import tarfile
+import threading
+
+import zstandard
+
+from backupmanager.archive_writer import ArchiveWriter, part_directory
+
+CHUNK_BYTES = 4 * 1024 * 1024  # memory held per member; members of 4 MiB add 0.01 % of headers
+ZSTD_LEVEL = 3  # DESIGN §6: about 8 times faster than gzip -6, with a better ratio
+HOOK_PRIORITY = "50"
+PARTS = {"mysql": "data_mysqldump", "postgresql": "data_pgdump"}
+DUMP_EXTENSIONS = {"mysql": ".sql", "postgresql": ".pgdump"}
+TOOLS = {"mysql": "mysqldump", "postgresql": "pg_dump"}
+FORMAT = 1
+# zstd's own threads buffer several MiB per job; one Python thread of ours (zstandard releases
+# the GIL while compressing) overlaps compression with reading the pipe for much less memory.
+COMPRESS_QUEUE_DEPTH = 4
+
+
+def safe_file_name(database: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", database).strip(".-") or "database"
+
+
+def dump_prefix(engine: str, database: str, compression: str) -> str:
+    """Member names of the dump's pieces, before their 6-digit number."""
+    directory = part_directory(PARTS[engine])
+    extension = DUMP_EXTENSIONS[engine] + (".zst" if compression == "zstd" else "")
+    return f"{directory}/{safe_file_name(database)}{extension}."
+
+
+def accounts_member(engine: str, database: str) -> str:
+    return f"{part_directory(PARTS[engine])}/{safe_file_name(database)}.accounts.json"
+
+
+def hook_name(engine: str) -> str:
+    return f"{HOOK_PRIORITY}-{PARTS[engine]}"
+
+
+def restore_hook(engine: str) -> str:
+    """YunoHost's restore of the part: explains how to restore, and fails on purpose.
+
+    SPEC §7: YunoHost's webadmin does not restore databases. The hook must be the same for every
+    archive (YunoHost keeps the first copy it installs), so it names nothing archive-specific.
+    """
+    part, tool = PARTS[engine], TOOLS[engine]
+    label = "MariaDB/MySQL" if engine == "mysql" else "PostgreSQL"
+    return f"""#!/bin/bash
+# BackupManager: restore hook of the {part} system part (hook format {FORMAT}).
+# The archive holds a {label} dump made with {tool}. YunoHost cannot load it by itself:
+# BackupManager restores it completely (database, owner, grants), after showing its plan.
+workdir="${{1:-.}}"
+echo "This archive holds a {label} dump made by BackupManager:" >&2
+ls -1 "$workdir/{part_directory(part)}" >&2 2>/dev/null || true
+echo "YunoHost cannot restore it. Restore it with BackupManager instead:" >&2
+echo "  backupmanager restore ARCHIVE_NAME [--database NEW_NAME]   (or from its dashboard)" >&2
+exit 1
+"""
+
+
+class DumpMembers:
+    """Receives the dump as it streams: compresses it (optional, in a thread), cuts it into members.
+
+    Blocks go through a small queue to the compressing thread, which cuts the compressed stream
+    into members and hands them to the ArchiveWriter (whose own threads hash and write). Order
+    is kept: one producer, one consumer. An error in the thread is raised by the next `write`
+    or by `finish`.
+    """
+
+    def __init__(self, writer: ArchiveWriter, prefix: str, *, compress: bool, mtime: int) -> None:
+        self.writer = writer
+        self.prefix = prefix
+        self.mtime = mtime
+        self.members: list[str] = []
+        self.dump_bytes = 0  # what the tool wrote
+        self.stored_bytes = 0  # what the archive holds (compressed or not)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._compressor = (
+            zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj()
+            if compress
+            else None
+        )
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=COMPRESS_QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if self._compressor is not None:
+            self._thread = threading.Thread(
+                target=self._compress_loop, name="dump-zstd", daemon=True
+            )
+            self._thread.start()
+
+    def _compress_loop(self) -> None:
+        assert self._compressor is not None
+        while (data := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so that the producer never blocks forever
+            try:
+                self._store(self._compressor.compress(data))
+            except BaseException as error:  # handed to the producer's thread
+                self._error = error
+        if self._error is None:
+            try:
+                self._store(self._compressor.flush())
+            except BaseException as error:
+                self._error = error
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self.dump_bytes += len(data)
+        if self._thread is not None:
+            self._queue.put(data)
+        else:
+            self._store(data)
+
+    def _store(self, data: bytes) -> None:
+        while data:
+            room = CHUNK_BYTES - self._pending_bytes
+            piece, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
+            self._pending.append(piece)
+            self._pending_bytes += len(piece)
+            if self._pending_bytes == CHUNK_BYTES:
+                self._flush_member()
+
+    def _flush_member(self) -> None:
+        """One member: its header, then the buffered pieces as they are (no joined copy)."""
+        if not self._pending_bytes and self.members:
+            return
+        name = f"{self.prefix}{len(self.members) + 1:06d}"
+        member = tarfile.TarInfo(name)
+        member.size, member.mode, member.mtime = self._pending_bytes, 0o600, self.mtime
+        member.uname = member.gname = "root"
+        self.writer.write(member.tobuf(format=tarfile.PAX_FORMAT))
+        for piece in self._pending:
+            self.writer.write(piece)
+        padding = -self._pending_bytes % tarfile.BLOCKSIZE
+        if padding:
+            self.writer.write(b"\0" * padding)
+        self.members.append(name)
+        self.stored_bytes += self._pending_bytes
+        self._pending, self._pending_bytes = [], 0
+
+    def close(self) -> None:
+        """Stop the thread (after the last block, or when the backup failed)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def finish(self) -> None:
+        self.close()
+        if self._error is not None:
+            raise self._error
+        self._flush_member()

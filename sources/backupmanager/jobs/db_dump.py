@@ -1,0 +1,405 @@
+"""mysql and postgresql jobs: a consistent dump streamed into a YunoHost-compatible archive (S-K4, S-K5).
+
+mysqldump (one transaction) or pg_dump (custom format, in a snapshot we export) writes to a
+pipe; each block is counted (row counts for restore drills), optionally zstd-compressed, cut
+into tar members and hashed as it is written: no temporary file, memory flat whatever the size.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from pydantic import BaseModel
+
+from backupmanager import process, yunohost
+from backupmanager.archive_writer import CUSTOM_HOOKS_DIR, ArchiveWriter, backup_csv, yunohost_info
+from backupmanager.databases import mysql, postgresql
+from backupmanager.databases.common import Contents, DatabaseError
+from backupmanager.databases.dumpcount import MysqlDumpCounter
+from backupmanager.databases.errors import missing_tool_advice
+from backupmanager.databases.layout import (
+    FORMAT,
+    PARTS,
+    TOOLS,
+    DumpMembers,
+    accounts_member,
+    dump_prefix,
+    hook_name,
+    restore_hook,
+)
+from backupmanager.jobs import BackupContext, BackupResult, JobConfigError, JobFailed
+from backupmanager.jobs.db_config import DatabaseJobConfig
+from backupmanager.secret_store import SecretError, SecretStore
+from backupmanager.settings import Settings
+
+Sink = Callable[[bytes], None]
+BATCH_BYTES = 1024 * 1024
+# The dump tools write a few KiB at a time: read their pipe every few ms, in big blocks.
+GATHER_SECONDS = 0.004
+DISK_FULL = (
+    "The disk holding the archives is full (No space left on device). Free some space (delete "
+    "old archives or lower the retention) and run the job again."
+)
+
+
+def client_for(
+    engine: str, settings: Settings, config: DatabaseJobConfig, log: Callable[[str], None]
+) -> Any:
+    """The engine's client, connected as the job says (raises SecretError for a missing secret)."""
+    endpoint = config.endpoint(settings)
+    if engine == "mysql":
+        return mysql.MysqlClient(settings, endpoint, log=log)
+    return postgresql.PostgresClient(settings, endpoint, log=log)
+
+
+class _Batches:
+    """Gathers the small writes a dump tool makes into blocks of about BATCH_BYTES.
+
+    mysqldump and pg_dump write a few KiB at a time: handling each piece (count, compress,
+    cut into members) costs more than the bytes themselves.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.pending: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.pending.append(chunk)
+        self.size += len(chunk)
+        if self.size >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            block = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+            self.pending, self.size = [], 0
+            self.sink(block)
+
+
+class _Progress:
+    """Bytes read from the dump tool, reported about once a second."""
+
+    def __init__(self, context: BackupContext, estimate: int | None) -> None:
+        self.context, self.estimate = context, estimate
+        self.done, self.last = 0, time.monotonic()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if time.monotonic() - self.last >= 1.0:
+            self.last = time.monotonic()
+            self.context.report_progress(self.done, self.estimate)
+
+
+class DatabaseKind:
+    engine = ""
+    type_name = ""
+    config_model: type[BaseModel] = DatabaseJobConfig
+
+    def label(self, config: BaseModel) -> str:
+        assert isinstance(config, DatabaseJobConfig)
+        return f"{self.engine}_{config.database}"  # SPEC §3: jerry_mysql_mabase_20260508
+
+    def _programs(self, settings: Settings) -> list[Any]:
+        programs = settings.programs
+        if self.engine == "mysql":
+            return [programs.mysqldump, programs.mysql]
+        return [programs.pg_dump, programs.pg_restore, programs.psql]
+
+    def check(self, config: BaseModel, settings: Settings) -> None:
+        assert isinstance(config, DatabaseJobConfig)
+        for program in self._programs(settings):
+            if not program.exists():
+                raise JobConfigError(missing_tool_advice(str(program), self.engine))
+        if config.password_secret and not SecretStore(settings.data_dir).exists(
+            config.password_secret
+        ):
+            raise JobConfigError(
+                f"password_secret: there is no secret named '{config.password_secret}': "
+                f"set it first with 'backupmanager secrets set {config.password_secret}'"
+            )
+        try:
+            client = client_for(self.engine, settings, config, lambda _line: None)
+            names = (mysql if self.engine == "mysql" else postgresql).list_databases(client)
+        except (DatabaseError, SecretError) as error:
+            raise JobConfigError(str(error)) from None
+        if config.database not in names:
+            shown = ", ".join(name for name in names[:20] if not name.startswith("bm_drill_"))
+            raise JobConfigError(
+                f"database: '{config.database}' does not exist on {client.server} "
+                f"(databases there: {shown or 'none'})"
+            )
+
+    def backup(self, config: BaseModel, context: BackupContext) -> BackupResult:
+        assert isinstance(config, DatabaseJobConfig)
+        settings = context.settings
+        # info.json comes last in our archives: ask YunoHost (slow to start) while the dump runs.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ynh-version") as pool:
+            version = pool.submit(yunohost.installed_version, settings.programs.yunohost)
+            try:
+                client = client_for(self.engine, settings, config, context.log)
+                return self._backup(config, context, client, version)
+            except (DatabaseError, SecretError) as error:
+                raise JobFailed(str(error)) from None
+            except OSError as error:
+                if error.errno == errno.ENOSPC:
+                    raise JobFailed(DISK_FULL) from None
+                raise
+
+    def _backup(
+        self,
+        config: DatabaseJobConfig,
+        context: BackupContext,
+        client: Any,
+        asked_version: Future[str],
+    ) -> BackupResult:
+        context.set_phase("reading the database's metadata")
+        facts, accounts = self.metadata(config, context, client)
+        context.set_phase(f"dumping with {TOOLS[self.engine]}")
+        progress = _Progress(context, facts.get("estimated_bytes"))
+        with ArchiveWriter(context.settings.archives_dir, context.partial_name) as writer:
+            now = int(time.time())
+            members = DumpMembers(
+                writer,
+                dump_prefix(self.engine, config.database, config.compression),
+                compress=config.compression == "zstd",
+                mtime=now,
+            )
+
+            def sink(chunk: bytes) -> None:
+                members.write(chunk)
+                progress.add(len(chunk))
+
+            try:
+                contents = self.dump(config, context, client, sink)
+                members.finish()
+            finally:
+                members.close()
+            context.set_phase("writing the archive's metadata")
+            version = _version(asked_version)
+            meta = self._meta(config, facts, contents, members)
+            _write_metadata(writer, context, self.engine, config, meta, accounts, version, now)
+            written = writer.finish()
+        context.report_progress(members.dump_bytes, members.dump_bytes)
+        _log_summary(context, meta, written.size_bytes)
+        return BackupResult(
+            tar_path=written.tar_path,
+            info_json_path=written.info_json_path,
+            yunohost_version=version,
+            sha256=written.sha256,
+        )
+
+    def _meta(
+        self,
+        config: DatabaseJobConfig,
+        facts: dict[str, Any],
+        contents: Contents,
+        members: DumpMembers,
+    ) -> dict[str, Any]:
+        """backup_info.json's "database": what a restore and a drill need (no secrets)."""
+        return {
+            "format": FORMAT,
+            "engine": self.engine,
+            "database": config.database,
+            "user": config.user,
+            "host": config.host,
+            "port": config.port,
+            "tool": TOOLS[self.engine],
+            "dump_format": "sql" if self.engine == "mysql" else "custom",
+            "compression": config.compression,
+            "dump_bytes": members.dump_bytes,
+            "stored_bytes": members.stored_bytes,
+            "members": len(members.members),
+            "facts": {key: value for key, value in facts.items() if key != "superuser"},
+            "contents": contents.as_dict(),
+            "counted_from": self.counted_from,
+        }
+
+    counted_from = ""
+
+    def metadata(
+        self, config: DatabaseJobConfig, context: BackupContext, client: Any
+    ) -> tuple[dict[str, Any], list[Any]]:
+        raise NotImplementedError
+
+    def dump(
+        self, config: DatabaseJobConfig, context: BackupContext, client: Any, sink: Sink
+    ) -> Contents:
+        raise NotImplementedError
+
+
+def _version(asked: Future[str]) -> str:
+    try:
+        return asked.result()
+    except (process.ProcessError, yunohost.YunohostError) as error:
+        raise JobFailed(f"could not ask YunoHost for its version: {error}") from None
+
+
+def _stream_tool(
+    context: BackupContext,
+    client: Any,
+    program: Any,
+    args: tuple[str, ...],
+    sink: Sink,
+    **extra: str,
+) -> None:
+    """Run the dump tool, its stdout into `sink`; any non-zero exit fails the run (DESIGN §6)."""
+    batches = _Batches(sink)
+    with client.invocation(program, *args, **extra) as call:
+        context.log("$ " + " ".join(call.argv))
+        tool = program.name
+        try:
+            result = process.stream(
+                call.argv,
+                sink=batches.add,
+                on_line=lambda _stream, line: context.log(f"{tool}: {line}"),
+                env=call.env,
+                cwd=call.cwd,
+                timeout=context.settings.run_timeout_seconds,
+                secrets=call.secrets,
+                pass_fds=call.pass_fds,
+                gather_seconds=GATHER_SECONDS,
+            )
+        except process.ProcessError as error:
+            raise client.failure(error, extra.get("database", args[-1])) from None
+    if result.returncode != 0:
+        failure = process.ProcessError(result.argv, result.returncode, result.stderr_tail)
+        raise client.failure(failure, extra.get("database", args[-1]))
+    batches.flush()
+
+
+class MysqlKind(DatabaseKind):
+    engine = type_name = "mysql"
+    counted_from = "mysqldump's output (the dump's own transaction)"
+
+    def metadata(
+        self, config: DatabaseJobConfig, context: BackupContext, client: Any
+    ) -> tuple[dict[str, Any], list[Any]]:
+        facts = mysql.database_facts(client, config.database)
+        if facts is None:
+            names = ", ".join(mysql.list_databases(client)[:20]) or "none"
+            if client.endpoint.user:  # MariaDB hides the databases a user has no right on
+                raise DatabaseError(
+                    f"{client.server} refused access for user '{client.endpoint.user}' to the "
+                    f"database '{config.database}', or it does not exist (databases this user "
+                    f"can see: {names}). Check the job's database name and the user's grants."
+                )
+            raise DatabaseError(
+                f"the database '{config.database}' does not exist on {client.server} "
+                f"(databases there: {names}). Check the job's database name."
+            )
+        facts["server_version"] = mysql.server_version(client)
+        if facts["non_transactional"]:
+            context.log(
+                "WARNING: these tables do not use InnoDB, so their copy is not part of the "
+                f"consistent snapshot: {', '.join(facts['non_transactional'])}."
+            )
+        return facts, mysql.accounts(client, config.user, config.database)
+
+    def dump(
+        self, config: DatabaseJobConfig, context: BackupContext, client: Any, sink: Sink
+    ) -> Contents:
+        counter = MysqlDumpCounter()
+        tail = bytearray()
+
+        def counted(chunk: bytes) -> None:
+            counter.feed(chunk)
+            tail[:] = (bytes(tail) + chunk)[-256:]
+            sink(chunk)
+
+        programs = context.settings.programs
+        _stream_tool(
+            context, client, programs.mysqldump, client.dump_args(config.database), counted
+        )
+        if b"-- Dump completed" not in tail:
+            raise DatabaseError("mysqldump's output ended early (no 'Dump completed' line)")
+        return counter.finish()
+
+
+class PostgresqlKind(DatabaseKind):
+    engine = type_name = "postgresql"
+    counted_from = "the snapshot pg_dump used (exported by BackupManager)"
+
+    def metadata(
+        self, config: DatabaseJobConfig, context: BackupContext, client: Any
+    ) -> tuple[dict[str, Any], list[Any]]:
+        facts = postgresql.database_facts(client, config.database)
+        superuser = bool(facts.get("superuser"))
+        found = postgresql.roles(client, config.database, config.user, superuser=superuser)
+        if not superuser:
+            context.log("Roles are recorded without their password (not connected as a superuser).")
+        return facts, found
+
+    def dump(
+        self, config: DatabaseJobConfig, context: BackupContext, client: Any, sink: Sink
+    ) -> Contents:
+        head = bytearray()
+
+        def checked(chunk: bytes) -> None:
+            if len(head) < 5:
+                head.extend(chunk[:5])
+            sink(chunk)
+
+        with postgresql.exported_snapshot(client, config.database) as snapshot:
+            snapshot.ask(postgresql.CONTENTS_SQL)
+            args = client.dump_args(snapshot.name)
+            programs = context.settings.programs
+            _stream_tool(context, client, programs.pg_dump, args, checked, database=config.database)
+            answer = snapshot.answer()
+        if bytes(head[:5]) != b"PGDMP":
+            raise DatabaseError("pg_dump did not write a custom-format archive")
+        tables = {str(name): int(rows) for name, rows in dict(answer["tables"]).items()}
+        return Contents(tables, [str(view) for view in answer["views"]])
+
+
+def _write_metadata(
+    writer: ArchiveWriter,
+    context: BackupContext,
+    engine: str,
+    config: DatabaseJobConfig,
+    meta: dict[str, Any],
+    accounts: list[Any],
+    version: str,
+    now: int,
+) -> None:
+    """The members after the dump: accounts, backup.csv, the part's hook, info.json, ours."""
+    part, hook = PARTS[engine], hook_name(engine)
+    accounts_name = accounts_member(engine, config.database)
+    accounts_json = json.dumps({"engine": engine, "accounts": accounts}, indent=2).encode()
+    writer.add_bytes(accounts_name, accounts_json, mode=0o600, mtime=now)
+    part_dir = part.replace("_", "/")
+    rows = [
+        (f"{TOOLS[engine]}:{config.database}", part_dir),
+        (f"{CUSTOM_HOOKS_DIR}/restore/{hook}", f"hooks/restore/{hook}"),
+    ]
+    writer.add_bytes("backup.csv", backup_csv(rows), mtime=now)
+    writer.add_bytes(f"hooks/restore/{hook}", restore_hook(engine).encode(), mode=0o755, mtime=now)
+    stored = meta["stored_bytes"] + len(accounts_json)
+    writer.add_info_json(
+        yunohost_info(
+            created_at=now,
+            size=stored,
+            system_parts={part: (f"{CUSTOM_HOOKS_DIR}/backup/{hook}", stored)},
+            yunohost_version=version,
+            description=f"{TOOLS[engine]} of {config.database}",
+        ),
+        mtime=now,
+    )
+    writer.add_backup_info(
+        {**context.backup_info, "yunohost_version": version, "database": meta}, mtime=now
+    )
+
+
+def _log_summary(context: BackupContext, meta: dict[str, Any], size: int) -> None:
+    tables = meta["contents"]["tables"]
+    rows = sum(tables.values())
+    compression = "zstd" if meta["compression"] == "zstd" else "no compression"
+    context.log(
+        f"Dump complete: {len(tables)} tables, {rows} rows, {len(meta['contents']['views'])} "
+        f"views; {meta['dump_bytes']} bytes dumped, {size} bytes in the archive ({compression})."
+    )
