@@ -242,6 +242,15 @@ def contents(client: MysqlClient, database: str) -> Contents:
     return Contents(counts, views)
 
 
+def table_count(client: MysqlClient, database: str) -> int:
+    """How many tables the database has (for a plan: no row is read)."""
+    rows = client.query(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+        f"TABLE_SCHEMA = {string(database)} AND TABLE_TYPE = 'BASE TABLE';"
+    )
+    return int(rows[0][0]) if rows else 0
+
+
 def database_exists(client: MysqlClient, database: str) -> bool:
     rows = client.query(
         f"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {string(database)};"

@@ -246,6 +246,16 @@ def contents(client: PostgresClient, database: str) -> Contents:
     return Contents(tables, [str(view) for view in data["views"]])
 
 
+def table_count(client: PostgresClient, database: str) -> int:
+    """How many tables the database has (for a plan: no row is read)."""
+    answer = client.query_json(
+        "SELECT count(*)::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        f"WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS};",
+        database=database,
+    )
+    return int(answer or 0)
+
+
 def list_databases(client: PostgresClient) -> list[str]:
     names = client.query_json(
         "SELECT COALESCE(json_agg(datname ORDER BY datname), '[]')::text FROM pg_database "

@@ -202,7 +202,10 @@ def dump_blocks(
     with archive.path.open("rb") as handle:
         reader = _HashingReader(handle, progress)
         try:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+            # Big reads: tarfile's stream mode reads 10 KiB at a time otherwise.
+            with tarfile.open(  # type: ignore[call-overload]
+                fileobj=reader, mode="r|", bufsize=CHUNK
+            ) as tar:
                 pieces = _Pieces(tar, archive.members)
                 total = 0
                 if archive.compressed:

@@ -118,7 +118,7 @@ def resolve_target(
     module = mysql if archive.engine == "mysql" else postgresql
     try:
         exists = module.database_exists(client, name)
-        tables = len(module.contents(client, name).tables) if exists else 0
+        tables = module.table_count(client, name) if exists else 0
     except DatabaseError as error:
         raise DatabaseRestoreRefused(str(error)) from None
     return Target(archive, name, client, exists, tables)
