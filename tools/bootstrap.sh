@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the engine and its tests call: keep in step with manifest.toml's apt resource.
 APT_PACKAGES=(python3 python3-venv python3-dev build-essential tar rsync openssh-client sqlite3 util-linux
   acl attr  # setfacl / getfattr: the custom_dir tests give files ACLs and extended attributes
+  shellcheck  # the package's scripts are checked by the tests
   chromium chromium-driver fonts-dejavu-core  # browser tests of the dashboard (Playwright)
 )
 if [ "${BACKUPMANAGER_EXTRA_APT:-}" != "" ]; then

@@ -29,6 +29,7 @@ from backupmanager.models import (
 )
 from backupmanager.retention import RetentionPolicy, RetentionPolicyError
 from backupmanager.settings import Settings
+from backupmanager.validation import describe
 
 # A worker that has not said it is alive for this long is considered stopped.
 WORKER_STALE_AFTER = timedelta(seconds=30)
@@ -81,14 +82,7 @@ class JobInput(BaseModel):
 
 
 def _input_error(error: ValidationError) -> InputError:
-    problems = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "input"
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown field (check its spelling)"
-        problems.append(f"{where}: {message}")
-    return InputError("; ".join(problems))
+    return InputError(describe(error))
 
 
 def validate_job_input(

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from backupmanager.validation import field_problems
+
 ENV_PREFIX = "BACKUPMANAGER_"
 CONFIG_ENV = "BACKUPMANAGER_CONFIG"
 DEFAULT_ARCHIVES_DIR = Path("/home/yunohost.backup/archives")
@@ -75,10 +77,10 @@ class Settings(BaseModel):
     yunohost_lock_timeout_seconds: int = Field(default=6 * 3600, ge=1)
     run_timeout_seconds: int = Field(default=24 * 3600, ge=60)
     poll_seconds: float = Field(default=2.0, gt=0, le=60)
-    # Who may use the dashboard (YUNOHOST.md §5.3): members of this system group (LDAP on YunoHost).
-    admins_group: str = Field(default="admins", pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")
     # Where a restore installs a custom_dir job's systemd unit (tests point it elsewhere).
     systemd_unit_dir: Path = Path("/etc/systemd/system")
+    # Who may use the dashboard (YUNOHOST.md §5.3): members of this system group (LDAP on YunoHost).
+    admins_group: str = Field(default="admins", pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")
     programs: Programs = Programs()
     features: Features = Features()
 
@@ -158,10 +160,8 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def _explain(error: ValidationError, source: str) -> SettingsError:
     lines = []
-    for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"])
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
+    for key, message in field_problems(error):
+        if message.startswith("unknown field"):
             message = "unknown setting (check its spelling)"
         env_name = f"{ENV_PREFIX}{key.replace('.', '_')}".upper()
         lines.append(f"setting '{key}' ({env_name}): {message}")

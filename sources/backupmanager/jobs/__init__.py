@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 
 from backupmanager.settings import Settings
+from backupmanager.validation import describe
 
 
 class JobFailed(Exception):
@@ -69,14 +70,7 @@ def parse_config(kind: JobKind, raw: dict[str, Any]) -> BaseModel:
     try:
         return kind.config_model.model_validate(raw)
     except ValidationError as error:
-        problems = []
-        for problem in error.errors():
-            where = ".".join(str(part) for part in problem["loc"]) or "config"
-            message = problem["msg"].removeprefix("Value error, ")
-            if problem["type"] == "extra_forbidden":
-                message = "unknown field (check its spelling)"
-            problems.append(f"{where}: {message}")
-        raise JobConfigError("; ".join(problems)) from None
+        raise JobConfigError(describe(error, default_field="config")) from None
 
 
 def job_kinds() -> dict[str, JobKind]:
