@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from backupmanager import appcache, services
 from backupmanager.clock import Clock, instance_timezone, system_clock
@@ -25,7 +25,10 @@ from backupmanager.models import (
     COMMAND_FAILED,
     COMMAND_QUEUED,
     COMMAND_RUNNING,
+    RESTORE_QUEUED,
+    RESTORE_RUNNING,
     RUN_INTERRUPTED,
+    RUN_QUEUED,
     RUN_RUNNING,
     Command,
     Job,
@@ -33,7 +36,11 @@ from backupmanager.models import (
     Run,
     WorkerState,
 )
-from backupmanager.runner import remove_partial_files, sweep_partial_files
+from backupmanager.runner import (
+    remove_partial_files,
+    restart_services_of_dead_runs,
+    sweep_partial_files,
+)
 from backupmanager.scheduler import JobScheduler
 from backupmanager.settings import Settings
 
@@ -128,6 +135,40 @@ def recover_dead_restores(
         )
 
 
+def fail_orphaned_commands(db: Database, now: datetime) -> list[int]:
+    """Commands left `running` by a worker that stopped, whose run or restore is not going on.
+
+    At start-up no worker holds any command, so such a command will never finish by itself
+    (e.g. the worker died during retention, after its run succeeded). Runs and restores that are
+    still going on (a CLI running a job itself) keep theirs.
+    """
+    active_runs = select(Run.id).where(Run.status.in_((RUN_QUEUED, RUN_RUNNING)))
+    active_restores = select(Restore.id).where(
+        Restore.status.in_((RESTORE_QUEUED, RESTORE_RUNNING))
+    )
+    with db.write() as session:
+        orphans = list(
+            session.scalars(
+                select(Command.id).where(
+                    Command.status == COMMAND_RUNNING,
+                    or_(Command.run_id.is_(None), Command.run_id.not_in(active_runs)),
+                    or_(Command.restore_id.is_(None), Command.restore_id.not_in(active_restores)),
+                )
+            )
+        )
+        if orphans:
+            session.execute(
+                update(Command)
+                .where(Command.id.in_(orphans))
+                .values(
+                    status=COMMAND_FAILED,
+                    finished_at=now,
+                    error="interrupted: the worker stopped before this command finished",
+                )
+            )
+    return orphans
+
+
 def catch_up_missed_slots(db: Database, settings: Settings, now: datetime) -> list[int]:
     """A slot missed while the worker was down runs once at start-up, not once per slot (S-S)."""
     timezone = instance_timezone(settings)
@@ -204,6 +245,8 @@ class Worker:
             logger.warning("run %s was interrupted", run_id)
         for restore_id in recover_dead_restores(self.db, now):
             logger.warning("restore %s was interrupted", restore_id)
+        for command_id in fail_orphaned_commands(self.db, now):
+            logger.warning("command %s was interrupted", command_id)
         self.sync_index()
         catch_up_missed_slots(self.db, self.settings, now)
         self._sync_schedules()
@@ -236,6 +279,8 @@ class Worker:
     def sync_index(self) -> None:
         for path in sweep_partial_files(self.db, self.settings.archives_dir):
             logger.warning("removed %s, left by a run that is over", path.name)
+        for key, errors in restart_services_of_dead_runs(self.db, self.settings).items():
+            logger.warning("started again the services %s had stopped (%s)", key, errors or "ok")
         with self.db.write() as session:
             sync_index(session, self.settings.archives_dir, self.settings.instance_name)
 

@@ -148,3 +148,33 @@ def test_sigkill_mid_backup_leaves_no_false_archive(
     assert not any(
         name.startswith("jerry_") for name in indexed
     )  # the killed run produced nothing final
+
+
+def test_commands_orphaned_by_a_stopped_worker_are_failed_at_start_up(
+    db: Database, settings: Settings
+) -> None:
+    """A worker that died during retention left its command `running` after the run succeeded."""
+    from backupmanager.models import Command
+    from backupmanager.worker import fail_orphaned_commands
+
+    job_id = add_job(db, settings)
+    done = services.queue_run(db, job_id, trigger="manual", requested_by="t", now=system_clock())
+    with db.write() as session:
+        session.execute(update(Run).where(Run.id == done.run_id).values(status="success"))
+        session.execute(
+            update(Command).where(Command.run_id == done.run_id).values(status="running")
+        )
+    other = add_job(db, settings, name="still running")
+    live = services.queue_run(db, other, trigger="manual", requested_by="t", now=system_clock())
+    with db.write() as session:  # a CLI running this job itself, right now
+        session.execute(
+            update(Run).where(Run.id == live.run_id).values(status="running", pid=os.getpid())
+        )
+        session.execute(
+            update(Command).where(Command.run_id == live.run_id).values(status="running")
+        )
+    orphans = fail_orphaned_commands(db, system_clock())
+    with db.read() as session:
+        statuses = dict(session.execute(select(Command.run_id, Command.status)).all())
+    assert len(orphans) == 1
+    assert statuses == {done.run_id: "failed", live.run_id: "running"}
