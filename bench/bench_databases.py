@@ -233,7 +233,7 @@ def main() -> None:
         print(f"{args.rows} rows, median of {args.runs} runs, {os.cpu_count()} CPUs")
         print()
         print(
-            "| engine | compression | raw tool | `mysqldump`/`pg_dump -Z0` `| cat` | job kind (ratio) "
+            "| engine | compression | raw tool | uncompressed tool `| cat > file` | job kind (ratio) "
             "| `jobs run --wait` (ratio) | peak RSS of our process |"
         )
         print("|---|---|---:|---:|---:|---:|---:|")
