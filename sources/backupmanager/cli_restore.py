@@ -14,6 +14,7 @@ from backupmanager import services
 from backupmanager.cli import EXIT_FAILED, EXIT_USAGE, Context, emit, fail, pass_context
 from backupmanager.clock import system_clock
 from backupmanager.db import Database
+from backupmanager.index import sync_index
 from backupmanager.models import RESTORE_ERROR, RESTORE_INTERRUPTED, RESTORE_SUCCESS
 from backupmanager.restore import service
 from backupmanager.restore.plan import RestoreOptions
@@ -147,6 +148,8 @@ def restore(
             fail("--json needs --yes (there is no prompt in JSON mode)", code=EXIT_USAGE)
         options = _confirm(plan, options)
     database_handle = ctx.database()
+    with database_handle.write() as session:  # an archive copied in by hand is known at once
+        sync_index(session, ctx.settings.archives_dir, ctx.settings.instance_name)
     try:
         restore_id = service.queue_restore(
             database_handle, ctx.settings, name, options, requested_by="cli", now=system_clock()

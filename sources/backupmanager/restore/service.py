@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import select
 
 from backupmanager import commands
-from backupmanager.archive import read_member_json
+from backupmanager.archive import ArchiveError, read_member_json, validate_archive_name
 from backupmanager.archive_writer import part_directory
 from backupmanager.databases.reader import DATABASE_TYPES, archive_type
 from backupmanager.db import Database
 from backupmanager.jobs.custom_dir_hook import CUSTOM_PART
-from backupmanager.models import RESTORE_QUEUED, RESTORE_RUNNING, Restore, as_dict
+from backupmanager.models import RESTORE_QUEUED, RESTORE_RUNNING, Archive, Restore, as_dict
 from backupmanager.restore.execute import RESTORABLE_TYPES, RestoreRefused, archive_file
 from backupmanager.restore.plan import RestoreOptions, archive_target, make_plan
 from backupmanager.restore.safety import UnsafeArchive, scan_archive
@@ -39,12 +39,14 @@ class RestoreInputError(ValueError):
     """Bad options for this archive (exit status 2 in the CLI)."""
 
 
-def check_options(settings: Settings, name: str, options: RestoreOptions) -> None:
-    """What can be said without reading the whole archive: name, target, --database."""
-    path = archive_file(settings, name)
+def check_options(name: str, kind: str | None, options: RestoreOptions) -> None:
+    """What can be said from the archive's kind alone: target, --database, restorable at all.
+
+    Reads no file, so the web process (which cannot read the root-only archives folder) can
+    refuse bad requests at once; the worker checks the archive itself before changing anything.
+    """
     if options.target is not None and not options.target.startswith("/"):
         raise RestoreInputError(f"--target must be an absolute folder, not '{options.target}'")
-    kind = (read_member_json(path, "backup_info.json") or {}).get("type")
     if options.database is not None and kind not in ("mysql", "postgresql"):
         raise RestoreInputError(
             f"--database only applies to MySQL / PostgreSQL archives; {name} is a {kind} archive"
@@ -64,13 +66,18 @@ def check_options(settings: Settings, name: str, options: RestoreOptions) -> Non
         )
 
 
+def _kind_on_disk(settings: Settings, name: str) -> str | None:
+    kind = (read_member_json(archive_file(settings, name), "backup_info.json") or {}).get("type")
+    return str(kind) if kind else None
+
+
 def plan_restore(settings: Settings, name: str, options: RestoreOptions) -> dict[str, Any]:
     """The plan, from the archive's headers (not its data): nothing is changed or hashed.
 
     Needs to read the archives folder (root). The restore itself checks everything again,
     with the checksum, before its first change.
     """
-    check_options(settings, name, options)
+    check_options(name, _kind_on_disk(settings, name), options)
     path = archive_file(settings, name)
     if archive_type(path) in DATABASE_TYPES:
         from backupmanager.restore.database_plan import DatabaseRestoreRefused, plan_for
@@ -95,8 +102,19 @@ def queue_restore(
     requested_by: str,
     now: datetime,
 ) -> int:
-    """Queue a restore of the archive (one at a time per archive); returns the restore's id."""
-    check_options(settings, name, options)
+    """Queue a restore of the archive (one at a time per archive); returns the restore's id.
+
+    Uses only the archive index, never the archive file: the web process calls this too.
+    """
+    try:
+        validate_archive_name(name)
+    except ArchiveError as error:
+        raise RestoreRefused(str(error)) from None
+    with db.read() as session:
+        indexed = session.scalar(select(Archive).where(Archive.name == name))
+    if indexed is None:
+        raise RestoreRefused(f"there is no archive {name} in the index of {settings.archives_dir}")
+    check_options(name, indexed.kind, options)
     with db.write() as session:
         active = session.scalar(
             select(Restore.id).where(

@@ -12,6 +12,7 @@ import pytest
 from backupmanager.clock import system_clock
 from backupmanager.commands import run_inline_restore
 from backupmanager.db import Database
+from backupmanager.index import sync_index
 from backupmanager.restore import service
 from backupmanager.restore.plan import RestoreOptions
 from backupmanager.settings import Settings
@@ -46,6 +47,8 @@ def back_up(db: Database, settings: Settings, sample: SampleDatabase, **config: 
 def restore_now(
     db: Database, settings: Settings, name: str, options: RestoreOptions
 ) -> dict[str, Any]:
+    with db.write() as session:  # as the CLI does: archives put there by hand are indexed first
+        sync_index(session, settings.archives_dir, settings.instance_name)
     restore_id = service.queue_restore(
         db, settings, name, options, requested_by="test", now=system_clock()
     )

@@ -17,6 +17,7 @@ import pytest
 from backupmanager.clock import system_clock
 from backupmanager.commands import run_inline_restore
 from backupmanager.db import Database
+from backupmanager.index import sync_index
 from backupmanager.models import Command, Restore
 from backupmanager.restore import service
 from backupmanager.restore.plan import RestoreOptions
@@ -71,6 +72,8 @@ def back_up(db: Database, settings: Settings, config: dict[str, Any], name: str 
 def restore_now(
     db: Database, settings: Settings, name: str, options: RestoreOptions
 ) -> dict[str, Any]:
+    with db.write() as session:  # as the CLI does: archives put there by hand are indexed first
+        sync_index(session, settings.archives_dir, settings.instance_name)
     restore_id = service.queue_restore(
         db, settings, name, options, requested_by="test", now=system_clock()
     )
@@ -428,3 +431,26 @@ def test_an_interrupted_restore_is_marked_at_worker_start(
     with db.read() as session:
         command = session.query(Command).filter_by(restore_id=restore_id).one()
         assert command.status == "failed"
+
+
+def test_queueing_reads_the_index_not_the_archive(
+    db: Database, cd_settings: Settings, systemctl_root: Path, tmp_path: Path
+) -> None:
+    """The web process queues restores but cannot read the root-only archives folder."""
+    root = tmp_path / "srv" / "app"
+    simple_tree(root)
+    archive = back_up(db, cd_settings, {"source_path": str(root)})
+    tar = cd_settings.archives_dir / f"{archive}.tar"
+    hidden = tar.rename(tmp_path / "elsewhere.tar")  # unreadable, as far as queueing can tell
+    restore_id = service.queue_restore(
+        db, cd_settings, archive, RestoreOptions(overwrite=True), requested_by="api:test",
+        now=system_clock(),
+    )  # fmt: skip
+    with pytest.raises(service.RestoreInputError, match="--database only applies"):
+        service.queue_restore(
+            db, cd_settings, archive, RestoreOptions(database="other"), requested_by="api:test",
+            now=system_clock(),
+        )  # fmt: skip
+    hidden.rename(tar)
+    run_inline_restore(db, cd_settings, restore_id)  # the worker reads and checks the archive
+    assert service.restore_status(db, restore_id)["status"] == "success"
