@@ -31,7 +31,7 @@ def state() -> WebState:
 
 def init_app(app: Flask, settings: Settings, database: Database, *, dev_mode: bool = False) -> None:
     """Register the dashboard on the app; the API blueprint has its own auth and is not touched."""
-    from backupmanager.web import archives, auth, dashboard, i18n, jobs, proxy, runs
+    from backupmanager.web import archives, auth, dashboard, i18n, jobs, proxy, restores, runs
 
     if dev_mode and settings.data_dir == DEFAULT_DATA_DIR:
         # Dev mode drops the login: never on the production data folder, whatever calls us.
@@ -39,6 +39,6 @@ def init_app(app: Flask, settings: Settings, database: Database, *, dev_mode: bo
     app.extensions[EXTENSION] = WebState(settings, database, instance_timezone(settings), dev_mode)
     auth.init_app(app, settings, dev_mode=dev_mode)
     i18n.init_app(app)
-    for blueprint in (dashboard.bp, jobs.bp, runs.bp, archives.bp):
+    for blueprint in (dashboard.bp, jobs.bp, runs.bp, archives.bp, restores.bp):
         app.register_blueprint(blueprint)  # each made by auth.protected_blueprint
     app.wsgi_app = proxy.PrefixMiddleware(app.wsgi_app)  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ from backupmanager.index import ORIGIN_LOCAL
 from backupmanager.models import Job
 from backupmanager.web import queries, state
 from backupmanager.web.auth import protected_blueprint
+from backupmanager.web.restores import RESTORABLE_KINDS
 
 bp = protected_blueprint("archives", __name__)
 
@@ -39,6 +40,7 @@ def index() -> str:
         pending=pending,
         now=system_clock(),
         ORIGIN_LOCAL=ORIGIN_LOCAL,
+        restorable_kinds=RESTORABLE_KINDS,
     )
 
 

@@ -1,0 +1,196 @@
+"""Restores from the dashboard (issues 3 and 4): options, the worker's plan first, then the restore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from backupmanager import services
+from backupmanager.clock import system_clock
+from backupmanager.databases.reader import DATABASE_TYPES
+from backupmanager.models import RESTORE_QUEUED, RESTORE_RUNNING, Archive
+from backupmanager.restore.execute import RESTORABLE_TYPES
+from backupmanager.restore.service import (
+    RestoreInputError,
+    RestoreOptions,
+    RestoreRefused,
+    queue_restore,
+    restore_status,
+)
+from backupmanager.web import i18n, state
+from backupmanager.web.auth import protected_blueprint
+
+bp = protected_blueprint("restores", __name__)
+LIVE_LOG_CHARS = 64_000
+# Where a refusal of the service layer goes on the form: its message names the option.
+FIELD_OF_MESSAGE = (
+    ("--database", "database"),
+    ("--target", "target"),
+    ("--overwrite", "overwrite"),
+)
+
+
+# Kinds BackupManager restores itself; YunoHost restores the others.
+RESTORABLE_KINDS = (*RESTORABLE_TYPES, *DATABASE_TYPES)
+
+
+def restorable(kind: str | None) -> bool:
+    return kind in RESTORABLE_KINDS
+
+
+@dataclass
+class RestoreForm:
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, source: Any) -> RestoreForm:
+        return cls(
+            {
+                "target": (source.get("target") or "").strip(),
+                "database": (source.get("database") or "").strip(),
+                "overwrite": source.get("overwrite") in ("on", "1", "true"),
+                "skip_commands": source.get("skip_commands") in ("on", "1", "true"),
+            }
+        )
+
+    def options(self, *, plan_only: bool) -> RestoreOptions:
+        return RestoreOptions(
+            target=self.values["target"] or None,
+            overwrite=self.values["overwrite"],
+            skip_commands=self.values["skip_commands"],
+            plan_only=plan_only,
+            database=self.values["database"] or None,
+        )
+
+    def query(self) -> dict[str, str]:
+        """The options as query arguments, so the plan page keeps what was typed."""
+        return {
+            key: ("on" if value is True else value) for key, value in self.values.items() if value
+        }
+
+    def refuse(self, message: str) -> None:
+        """Put the service layer's (English) refusal next to the option it names."""
+        name = next((n for flag, n in FIELD_OF_MESSAGE if flag in message[:40]), "form")
+        hint = _hints().get(name) if i18n.language() != "en" else None
+        self.errors[name] = f"{hint} ({message})" if hint else message
+
+
+def _hints() -> dict[str, str]:
+    return {
+        "database": _("A new database name is only for MySQL / PostgreSQL archives."),
+        "target": _("The folder must be an absolute path, such as /home/restored."),
+        "form": _("This restore cannot be started."),
+    }
+
+
+def _archive(name: str) -> Archive:
+    with state().db.read() as session:
+        try:
+            return services.get_archive(session, name)
+        except (services.NotFound, services.InputError):
+            abort(404)
+
+
+def _restore(restore_id: int) -> dict[str, Any]:
+    try:
+        view = restore_status(state().db, restore_id, with_log=True)
+    except LookupError:
+        abort(404)
+    active = view["status"] in (RESTORE_QUEUED, RESTORE_RUNNING)
+    log = view.pop("log") or ""
+    view["active"] = active
+    view["clipped"] = active and len(log) > LIVE_LOG_CHARS
+    view["log"] = log[-LIVE_LOG_CHARS:] if view["clipped"] else log
+    view["percent"] = _percent(view["progress_bytes"], view["total_bytes"])
+    started, finished = view["started_at"], view["finished_at"]
+    view["seconds"] = (
+        (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+        if started and finished
+        else None
+    )
+    return view
+
+
+def _percent(done: int | None, total: int | None) -> int | None:
+    if not total or done is None:
+        return None
+    return max(0, min(100, round(100 * done / total)))
+
+
+def _worker_alive() -> bool:
+    with state().db.read() as session:
+        return services.worker_alive(session, system_clock())
+
+
+def _form_page(archive: Archive, form: RestoreForm, plan: dict[str, Any] | None, code: int) -> Any:
+    page = render_template(
+        "restore_form.html",
+        archive=archive,
+        form=form,
+        plan=plan,
+        restorable=restorable(archive.kind),
+        is_database=archive.kind in DATABASE_TYPES,
+        worker_alive=_worker_alive(),
+    )
+    return page, code
+
+
+@bp.route("/archives/<name>/restore", methods=["GET", "POST"])
+def start(name: str) -> Any:
+    """GET: the options (and the plan asked for, `?plan=ID`). POST: show the plan, or restore now."""
+    archive = _archive(name)
+    form = RestoreForm.read(request.form if request.method == "POST" else request.args)
+    if request.method == "GET":
+        plan_id = request.args.get("plan", type=int)
+        plan = _restore(plan_id) if plan_id else None
+        if plan is not None and plan["archive_name"] != archive.name:
+            abort(404)
+        return _form_page(archive, form, plan, 200)
+    plan_only = request.form.get("action") != "restore"
+    web = state()
+    try:
+        restore_id = queue_restore(
+            web.db,
+            web.settings,
+            archive.name,
+            form.options(plan_only=plan_only),
+            requested_by=f"web:{g.identity.username}"[:64],
+            now=system_clock(),
+        )
+    except (RestoreInputError, RestoreRefused) as error:
+        form.refuse(str(error))
+        return _form_page(archive, form, None, 422)
+    if plan_only:
+        arguments: dict[str, Any] = {"name": archive.name, "plan": restore_id, **form.query()}
+        return redirect(url_for("restores.start", **arguments))
+    return redirect(url_for("restores.show", restore_id=restore_id))
+
+
+@bp.get("/restores/<int:restore_id>/plan")
+def plan(restore_id: int) -> str:
+    """The plan part of the restore form, which htmx refreshes until the worker has written it."""
+    return render_template("_restore_plan.html", plan=_restore(restore_id))
+
+
+@bp.get("/restores/<int:restore_id>")
+def show(restore_id: int) -> str:
+    view = _restore(restore_id)
+    return render_template(
+        "restore.html",
+        restore=view,
+        archive_name=view["archive_name"],
+        worker_alive=_worker_alive(),
+    )
+
+
+@bp.get("/restores/<int:restore_id>/live")
+def live(restore_id: int) -> str:
+    """The part of the restore page that htmx refreshes until the restore is over."""
+    return render_template(
+        "_restore_live.html", restore=_restore(restore_id), worker_alive=_worker_alive()
+    )

@@ -1,0 +1,194 @@
+"""Restores from the dashboard: options, the worker's plan first, the restore, refusals by field."""
+# ruff: noqa: F811  (pytest fixtures imported from custom_dir_support are parameters here)
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from backupmanager.app import create_app
+from backupmanager.clock import system_clock
+from backupmanager.commands import run_inline_command
+from backupmanager.db import Database
+from backupmanager.models import Archive, Command, Restore
+from backupmanager.settings import Settings
+from tests.helpers import add_job, run_job_now
+from tests.integration.custom_dir_support import (  # noqa: F401 (fixtures)
+    cd_settings,
+    systemctl_root,
+)
+
+
+@pytest.fixture
+def app(cd_settings: Settings, db: Database) -> Flask:
+    return create_app(cd_settings, dev_mode=True)
+
+
+def folder_archive(db: Database, settings: Settings, root: Path) -> str:
+    """A custom_dir archive made by a real backup of a small tree."""
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("alpha\n")
+    (root / "sub" / "b.txt").write_text("beta\n")
+    job_id = add_job(
+        db, settings, name="folder", type="custom_dir", config={"source_path": str(root)}
+    )
+    run = run_job_now(db, settings, job_id)
+    assert run.status == "success", run.log_text
+    assert run.archive_name is not None
+    return run.archive_name
+
+
+def csrf(client: FlaskClient, path: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).data.decode())
+    assert match is not None
+    return match[1]
+
+
+def work_the_queue(db: Database, settings: Settings) -> None:
+    """What the worker does with the queued restore commands."""
+    with db.read() as session:
+        ids = session.scalars(
+            select(Command.id).where(Command.kind == "restore", Command.status == "queued")
+        ).all()
+    for command_id in ids:
+        assert run_inline_command(db, settings, command_id)
+
+
+def test_plan_first_then_restore_to_another_folder(
+    app: Flask, db: Database, cd_settings: Settings, tmp_path: Path
+) -> None:
+    root = tmp_path / "srv" / "app"
+    archive = folder_archive(db, cd_settings, root)
+    client = app.test_client()
+
+    listing = client.get("/archives").data.decode()
+    assert f'href="/archives/{archive}/restore"' in listing
+
+    form_page = f"/archives/{archive}/restore"
+    target = tmp_path / "elsewhere"
+    asked = client.post(
+        form_page, data={"csrf_token": csrf(client, form_page), "target": str(target)}
+    )
+    assert asked.status_code == 302
+    plan_url = asked.headers["Location"]
+    plan_id = int(re.search(r"plan=(\d+)", plan_url)[1])  # type: ignore[index]
+    waiting = client.get(plan_url).data.decode()
+    assert f'hx-get="/restores/{plan_id}/plan"' in waiting  # polls until the worker wrote it
+    assert not target.exists()
+
+    work_the_queue(db, cd_settings)
+    plan = client.get(f"/restores/{plan_id}/plan").data.decode()
+    assert "hx-trigger" not in plan
+    assert str(target / str(root)[1:]) in plan  # where each path goes
+    assert "Created:" in plan and "Overwritten: 0 existing files" in plan
+    assert 'id="restore-now"' in plan
+    assert not target.exists()  # the plan changed nothing
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', plan)[1]  # type: ignore[index]
+    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', plan))
+    assert hidden["target"] == str(target) and hidden["action"] == "restore"
+    started = client.post(form_page, data={**hidden, "csrf_token": token})
+    assert started.status_code == 302
+    status_url = started.headers["Location"]
+    restore_id = int(status_url.rsplit("/", 1)[1])
+    queued = client.get(status_url).data.decode()
+    assert f'hx-get="/restores/{restore_id}/live"' in queued
+
+    work_the_queue(db, cd_settings)
+    done = client.get(f"/restores/{restore_id}/live").data.decode()
+    assert "hx-trigger" not in done
+    assert 'data-status="success"' in done
+    assert 'data-step="files"' in done
+    assert "Restore complete" in done
+    assert (target / str(root)[1:] / "sub" / "b.txt").read_text() == "beta\n"
+    with db.read() as session:
+        restore = session.get(Restore, restore_id)
+        assert restore is not None and restore.requested_by.startswith("web:")
+
+
+def test_a_database_option_on_a_folder_archive_is_refused_next_to_its_field(
+    app: Flask, db: Database, cd_settings: Settings, tmp_path: Path
+) -> None:
+    archive = folder_archive(db, cd_settings, tmp_path / "srv" / "app")
+    client = app.test_client()
+    form_page = f"/archives/{archive}/restore"
+    answer = client.post(
+        form_page, data={"csrf_token": csrf(client, form_page), "database": "other"}
+    )
+    assert answer.status_code == 422
+    fields = dict(re.findall(r'data-field="([a-z_]+)">([^<]*)<', answer.data.decode()))
+    assert "only applies to MySQL / PostgreSQL archives" in fields["database"]
+    french = client.post(
+        form_page,
+        data={"csrf_token": csrf(client, form_page), "database": "other"},
+        headers={"Accept-Language": "fr"},
+    ).data.decode()
+    fields = dict(re.findall(r'data-field="([a-z_]+)">([^<]*)<', french))
+    assert fields["database"].startswith("Un nouveau nom de base de données")
+    with db.read() as session:
+        assert session.scalar(select(Restore.id)) is None  # nothing queued
+
+
+def test_files_in_the_way_are_refused_in_the_plan_until_overwrite_is_ticked(
+    app: Flask, db: Database, cd_settings: Settings, tmp_path: Path
+) -> None:
+    root = tmp_path / "srv" / "app"
+    archive = folder_archive(db, cd_settings, root)
+    (root / "a.txt").write_text("changed since\n")
+    client = app.test_client()
+    form_page = f"/archives/{archive}/restore"
+    asked = client.post(form_page, data={"csrf_token": csrf(client, form_page)})
+    work_the_queue(db, cd_settings)
+    page = client.get(asked.headers["Location"]).data.decode()
+    assert 'id="plan-refusal"' in page and "--overwrite" in page
+    assert 'id="restore-now"' not in page
+    assert (root / "a.txt").read_text() == "changed since\n"
+
+
+def test_yunohost_archives_point_to_yunohost(app: Flask, db: Database, sim_root: Path) -> None:
+    with db.write() as session:
+        session.add(
+            Archive(
+                name="ynh-made",
+                filename="ynh-made.tar",
+                kind="ynh_app",
+                app="nextcloud",
+                origin="yunohost",
+                size_bytes=10,
+                created_at=system_clock(),
+            )
+        )
+    page = app.test_client().get("/archives/ynh-made/restore").data.decode()
+    assert "yunohost backup restore ynh-made --force" in page
+    assert 'id="restore-form"' not in page
+
+
+def test_database_archives_offer_a_database_name_not_a_folder(app: Flask, db: Database) -> None:
+    with db.write() as session:
+        session.add(
+            Archive(
+                name="jerry_shop_db",
+                filename="jerry_shop_db.tar",
+                kind="mysql",
+                origin="local",
+                size_bytes=10,
+                created_at=system_clock(),
+            )
+        )
+    client = app.test_client()
+    assert 'href="/archives/jerry_shop_db/restore"' in client.get("/archives").data.decode()
+    page = client.get("/archives/jerry_shop_db/restore").data.decode()
+    assert 'id="database"' in page and 'id="target"' not in page  # the kind's options only
+    assert "Replace the existing database" in page
+    form_page = "/archives/jerry_shop_db/restore"
+    refused = client.post(
+        form_page, data={"csrf_token": csrf(client, form_page), "target": "/home/restored"}
+    )
+    assert refused.status_code == 422
+    fields = dict(re.findall(r'data-field="([a-z_]+)">([^<]*)<', refused.data.decode()))
+    assert fields["target"].startswith("--target is for custom_dir archives")
