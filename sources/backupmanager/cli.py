@@ -16,7 +16,7 @@ from backupmanager import archive as archive_format
 from backupmanager import prune, services, views, yunohost
 from backupmanager.clock import instance_timezone, system_clock
 from backupmanager.db import Database, upgrade_schema
-from backupmanager.index import sync_index
+from backupmanager.index import stored_info, sync_index
 from backupmanager.models import RUN_FINISHED_STATUSES, RUN_SUCCESS, Archive, Job, Run
 from backupmanager.process import ProcessError
 from backupmanager.retention import RetentionPlan
@@ -538,7 +538,7 @@ def archives_info(ctx: Context, name: str) -> None:
     with _synced(ctx).read() as session:
         row = _get_archive(session, name)
     view = views.archive_view(row)
-    view["yunohost_info"] = archive_format.read_info_beside(ctx.settings.archives_dir, name)
+    view["yunohost_info"] = stored_info(row)
     view["path"] = str(ctx.settings.archives_dir / row.filename)
 
     def human() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +36,19 @@ class SyncReport:
     updated: tuple[str, ...]
 
 
+def info_as_text(info: dict[str, Any] | None) -> str | None:
+    """How YunoHost's info.json is kept in the index (None when the archive has none)."""
+    return json.dumps(info, sort_keys=True) if info is not None else None
+
+
+def stored_info(row: Archive) -> dict[str, Any] | None:
+    """The info.json copied into the index, for readers that cannot open the archives folder."""
+    if not row.yunohost_info_json:
+        return None
+    value = json.loads(row.yunohost_info_json)
+    return value if isinstance(value, dict) else None
+
+
 def _created_at(found: FoundArchive, info: dict[str, object] | None) -> datetime:
     created = info.get("created_at") if info else None
     if isinstance(created, int | float):
@@ -57,6 +72,7 @@ def _describe_foreign(
         app=apps[0] if len(apps) == 1 else None,
         origin=ORIGIN_YUNOHOST,
         mtime_ns=found.mtime_ns,
+        yunohost_info_json=info_as_text(info),
     )
     pre_upgrade = PRE_UPGRADE_PATTERN.match(found.name)
     if pre_upgrade:
@@ -88,9 +104,12 @@ def sync_index(session: Session, archives_dir: Path, instance_name: str) -> Sync
         elif row.mtime_ns != on_disk[name].mtime_ns or row.size_bytes != on_disk[name].size_bytes:
             row.size_bytes = on_disk[name].size_bytes
             row.mtime_ns = on_disk[name].mtime_ns
+            row.yunohost_info_json = info_as_text(read_info_beside(archives_dir, name))
             if row.origin != ORIGIN_LOCAL:
                 row.sha256 = None  # changed behind our back: the old checksum no longer holds
             updated.append(name)
+        elif row.yunohost_info_json is None:  # indexed before the copy existed (schema 0004)
+            row.yunohost_info_json = info_as_text(read_info_beside(archives_dir, name))
     for name, found in on_disk.items():
         if name not in indexed:
             session.add(_describe_foreign(session, found, archives_dir, instance_name))

@@ -133,6 +133,9 @@ class Archive(Base):
     instance_name: Mapped[str | None] = mapped_column(String(64), default=None)
     mtime_ns: Mapped[int] = mapped_column(BigInteger, default=0)
     indexed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # YunoHost's info.json (apps, system parts, sizes), copied by the worker (root) when it indexes
+    # the archive: the web process cannot read the root-only archives folder itself.
+    yunohost_info_json: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 COMMAND_QUEUED, COMMAND_RUNNING, COMMAND_DONE, COMMAND_FAILED = (

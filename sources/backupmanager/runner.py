@@ -17,11 +17,12 @@ from backupmanager.archive import (
     archive_base_name,
     backup_info,
     choose_archive_name,
+    read_info_beside,
     seal_yunohost_archive,
 )
 from backupmanager.clock import Clock, instance_timezone, system_clock
 from backupmanager.db import Database
-from backupmanager.index import ORIGIN_LOCAL, sync_index
+from backupmanager.index import ORIGIN_LOCAL, info_as_text, sync_index
 from backupmanager.jobs import (
     BackupContext,
     BackupResult,
@@ -237,6 +238,7 @@ class RunExecution:
                     sha256=sha256,
                     instance_name=self.settings.instance_name,
                     mtime_ns=stat.st_mtime_ns,
+                    yunohost_info_json=info_as_text(read_info_beside(archives_dir, name)),
                 )
             )
             session.execute(

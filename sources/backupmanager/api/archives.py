@@ -18,6 +18,7 @@ from backupmanager.api.errors import ApiError
 from backupmanager.api.inputs import MAX_ID, Body, Page, Strict, body, query
 from backupmanager.api.jobs import page, progress
 from backupmanager.clock import system_clock
+from backupmanager.index import stored_info
 from backupmanager.models import (
     RESTORE_QUEUED,
     RESTORE_RUNNING,
@@ -113,7 +114,7 @@ def archive_info(name: str) -> Response:
         )
     view["path"] = str(api.settings.archives_dir / row.filename)
     # YunoHost's <name>.info.json (apps, system parts, sizes), when this process may read it.
-    view["yunohost_info"] = archive_format.read_info_beside(api.settings.archives_dir, row.name)
+    view["yunohost_info"] = stored_info(row)  # the web process cannot read the archives folder
     return ok(view)
 
 

@@ -78,6 +78,11 @@ def test_archive_info_has_the_index_entry_and_yunohosts_description(world: World
     assert Path(info["path"]) == world.settings.archives_dir / f"{name}.tar"
     assert "nextcloud" in info["yunohost_info"]["apps"]
     assert world.get("/api/v1/archives/nothing_20260101/info").status_code == 404
+    # The web process cannot read the archives folder: the description comes from the index
+    beside = world.settings.archives_dir / f"{name}.info.json"
+    beside.rename(beside.with_suffix(".hidden"))
+    again = world.get(f"/api/v1/archives/{name}/info").get_json()
+    assert again["yunohost_info"] == info["yunohost_info"]
 
 
 TRAVERSALS = [
