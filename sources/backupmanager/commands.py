@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from backupmanager.clock import Clock, system_clock
 from backupmanager.db import Database
@@ -111,6 +111,23 @@ def enqueue(
     session.add(command)
     session.flush()
     return command
+
+
+# Finished commands are only a queue's leftovers (runs and restores keep their own history):
+# kept this long for troubleshooting, then deleted so the table does not grow for ever.
+KEEP_FINISHED_COMMANDS = timedelta(days=30)
+
+
+def prune_finished_commands(db: Database, now: datetime) -> int:
+    """Delete commands that ended more than KEEP_FINISHED_COMMANDS ago; returns how many."""
+    with db.write() as session:
+        result = session.execute(
+            delete(Command).where(
+                Command.status.in_((COMMAND_DONE, COMMAND_FAILED)),
+                Command.finished_at < now - KEEP_FINISHED_COMMANDS,
+            )
+        )
+        return int(getattr(result, "rowcount", 0))
 
 
 def claim_command(db: Database, command_id: int, now: datetime) -> bool:

@@ -16,7 +16,12 @@ from sqlalchemy import func, or_, select, update
 
 from backupmanager import appcache, services
 from backupmanager.clock import Clock, instance_timezone, system_clock
-from backupmanager.commands import claim_command, finish_command, run_command
+from backupmanager.commands import (
+    claim_command,
+    finish_command,
+    prune_finished_commands,
+    run_command,
+)
 from backupmanager.cron import next_run_after
 from backupmanager.db import Database
 from backupmanager.drill import drill_schedules, queue_drill
@@ -294,6 +299,7 @@ class Worker:
             # The web process cannot run `yunohost app list` (root only): keep its copy fresh.
             self._last_catalog_refresh = now.timestamp()
             appcache.queue_refresh(self.db, now=now, requested_by="worker")
+            prune_finished_commands(self.db, now)
         self._dispatch_commands()
         if now.timestamp() - self._last_index_sync >= INDEX_SYNC_EVERY_SECONDS:
             self._last_index_sync = now.timestamp()

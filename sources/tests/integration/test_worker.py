@@ -178,3 +178,19 @@ def test_commands_orphaned_by_a_stopped_worker_are_failed_at_start_up(
         statuses = dict(session.execute(select(Command.run_id, Command.status)).all())
     assert len(orphans) == 1
     assert statuses == {done.run_id: "failed", live.run_id: "running"}
+
+
+def test_old_finished_commands_are_pruned(db: Database, settings: Settings) -> None:
+    from backupmanager.commands import KEEP_FINISHED_COMMANDS, prune_finished_commands
+    from backupmanager.models import Command
+
+    now = system_clock()
+    with db.write() as session:
+        for status, age in (("done", 40), ("failed", 31), ("done", 2), ("queued", 90)):
+            finished = now - timedelta(days=age) if status != "queued" else None
+            session.add(Command(kind="refresh_apps", status=status, finished_at=finished))
+    assert timedelta(days=30) == KEEP_FINISHED_COMMANDS
+    assert prune_finished_commands(db, now) == 2
+    with db.read() as session:
+        left = sorted(session.execute(select(Command.status)).scalars())
+    assert left == ["done", "queued"]  # the recent one, and work not done yet
