@@ -383,23 +383,54 @@ def jobs_run(ctx: Context, job_id: int, wait: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
-def _follow_inline(
-    ctx: Context, database: Database, run_id: int, run_inline: Callable[..., str]
+def run_in_thread_and_stream(
+    ctx: Context, work: Callable[[], object], read_log: Callable[[], str]
 ) -> None:
+    """Do `work` in this process while printing the log it produces (the no-worker path)."""
     import threading
 
     done = threading.Event()
 
-    def work() -> None:
+    def target() -> None:
         try:
-            run_inline(database, ctx.settings, run_id)
+            work()
         finally:
             done.set()
 
-    thread = threading.Thread(target=work, daemon=True)
+    thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    _stream_log(ctx, database, run_id, until=done.is_set)
+    stream_log(ctx, read_log, until=done.is_set)
     thread.join()
+
+
+def stream_log(ctx: Context, read_log: Callable[[], str], *, until: Callable[[], bool]) -> None:
+    """Print a run's or a restore's log as it grows (not with --json), until `until()` is true."""
+    shown = 0
+    while True:
+        stop = until()
+        log_text = read_log()
+        if not ctx.as_json and len(log_text) > shown:
+            click.echo(log_text[shown:], nl=False, err=True)
+            shown = len(log_text)
+        if stop:
+            return
+        time.sleep(0.5)
+
+
+def _run_log(database: Database, run_id: int) -> Callable[[], str]:
+    def read() -> str:
+        with database.read() as session:
+            return services.get_run(session, run_id).log_text
+
+    return read
+
+
+def _follow_inline(
+    ctx: Context, database: Database, run_id: int, run_inline: Callable[..., str]
+) -> None:
+    run_in_thread_and_stream(
+        ctx, lambda: run_inline(database, ctx.settings, run_id), _run_log(database, run_id)
+    )
 
 
 def _follow(ctx: Context, database: Database, run_id: int) -> None:
@@ -407,24 +438,7 @@ def _follow(ctx: Context, database: Database, run_id: int) -> None:
         with database.read() as session:
             return services.get_run(session, run_id).status in RUN_FINISHED_STATUSES
 
-    _stream_log(ctx, database, run_id, until=finished)
-
-
-def _stream_log(
-    ctx: Context, database: Database, run_id: int, *, until: Callable[[], bool]
-) -> None:
-    """Print the run's log as it grows (not with --json), until `until()` is true."""
-    shown = 0
-    while True:
-        stop = until()
-        with database.read() as session:
-            log_text = services.get_run(session, run_id).log_text
-        if not ctx.as_json and len(log_text) > shown:
-            click.echo(log_text[shown:], nl=False, err=True)
-            shown = len(log_text)
-        if stop:
-            return
-        time.sleep(0.5)
+    stream_log(ctx, _run_log(database, run_id), until=finished)
 
 
 def _print_run_summary(run: Run) -> None:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import sys
-import threading
-import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import click
 from sqlalchemy import select
 
 from backupmanager import services
-from backupmanager.cli import EXIT_FAILED, EXIT_USAGE, Context, emit, fail, jobs, main, pass_context
+from backupmanager.cli import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    Context,
+    emit,
+    fail,
+    jobs,
+    main,
+    pass_context,
+    run_in_thread_and_stream,
+    stream_log,
+)
 from backupmanager.clock import system_clock
 from backupmanager.db import Database
 from backupmanager.drill import drill_view, queue_drill
@@ -25,16 +35,7 @@ FINISHED = (RESTORE_SUCCESS, RESTORE_ERROR, RESTORE_INTERRUPTED)
 
 def _follow(ctx: Context, database: Database, restore_id: int, until: Callable[[], bool]) -> None:
     """Print the drill's log as it grows (not with --json), until `until()` is true."""
-    shown = 0
-    while True:
-        stop = until()
-        log_text = service.restore_status(database, restore_id, with_log=True)["log"]
-        if not ctx.as_json and len(log_text) > shown:
-            click.echo(log_text[shown:], nl=False, err=True)
-            shown = len(log_text)
-        if stop:
-            return
-        time.sleep(0.5)
+    stream_log(ctx, partial(service.restore_log, database, restore_id), until=until)
 
 
 def _run_here(ctx: Context, database: Database, restore_id: int) -> None:
@@ -44,19 +45,12 @@ def _run_here(ctx: Context, database: Database, restore_id: int) -> None:
         command_id = session.scalar(
             select(Command.id).where(Command.restore_id == restore_id, Command.kind == "drill")
         )
-    done = threading.Event()
 
     def work() -> None:
-        try:
-            if command_id is not None:
-                run_inline_command(database, ctx.settings, command_id)
-        finally:
-            done.set()
+        if command_id is not None:
+            run_inline_command(database, ctx.settings, command_id)
 
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    _follow(ctx, database, restore_id, done.is_set)
-    thread.join()
+    run_in_thread_and_stream(ctx, work, partial(service.restore_log, database, restore_id))
 
 
 @jobs.command("drill")

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import sys
-import threading
-import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
 from backupmanager import services
-from backupmanager.cli import EXIT_FAILED, EXIT_USAGE, Context, emit, fail, pass_context
+from backupmanager.cli import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    Context,
+    emit,
+    fail,
+    pass_context,
+    run_in_thread_and_stream,
+    stream_log,
+)
 from backupmanager.clock import system_clock
 from backupmanager.db import Database
 from backupmanager.index import sync_index
@@ -62,34 +71,18 @@ def _confirm(plan: dict[str, Any], options: RestoreOptions) -> RestoreOptions:
     return RestoreOptions(**{**options.as_dict(), "overwrite": overwrite})
 
 
-def _follow(ctx: Context, database: Database, restore_id: int, until: Any) -> None:
-    shown = 0
-    while True:
-        stop = until()
-        log_text = service.restore_status(database, restore_id, with_log=True)["log"]
-        if not ctx.as_json and len(log_text) > shown:
-            click.echo(log_text[shown:], nl=False, err=True)
-            shown = len(log_text)
-        if stop:
-            return
-        time.sleep(0.5)
+def _follow(ctx: Context, database: Database, restore_id: int, until: Callable[[], bool]) -> None:
+    stream_log(ctx, partial(service.restore_log, database, restore_id), until=until)
 
 
 def _run_here(ctx: Context, database: Database, restore_id: int) -> None:
     from backupmanager.commands import run_inline_restore
 
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            run_inline_restore(database, ctx.settings, restore_id)
-        finally:
-            done.set()
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    _follow(ctx, database, restore_id, done.is_set)
-    thread.join()
+    run_in_thread_and_stream(
+        ctx,
+        lambda: run_inline_restore(database, ctx.settings, restore_id),
+        partial(service.restore_log, database, restore_id),
+    )
 
 
 @click.command("restore")

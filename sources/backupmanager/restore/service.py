@@ -163,6 +163,11 @@ def restore_status(db: Database, restore_id: int, *, with_log: bool = False) -> 
         return restore_view(row, with_log=with_log)
 
 
+def restore_log(db: Database, restore_id: int) -> str:
+    """The restore's (or drill's) log so far, for clients that follow it."""
+    return str(restore_status(db, restore_id, with_log=True)["log"])
+
+
 def latest_restore_status(db: Database, name: str) -> dict[str, Any] | None:
     """`GET /api/v1/archives/<name>/restore/status`: the newest restore of that archive."""
     with db.read() as session:
