@@ -14,6 +14,7 @@ from backupmanager import services
 from backupmanager.commands import run_inline
 from backupmanager.db import Database
 from backupmanager.models import Run
+from backupmanager.restore.plan import RestoreOptions
 from backupmanager.settings import Settings
 
 
@@ -157,3 +158,21 @@ def seed_history(db: Database, *, jobs: int, runs: int, now: Any) -> list[int]:
             ],
         )
     return job_ids
+
+
+def restore_now(
+    db: Database, settings: Settings, name: str, options: RestoreOptions
+) -> dict[str, Any]:
+    """Queue a restore and run it in this process, as the CLI does without a worker."""
+    from backupmanager.clock import system_clock
+    from backupmanager.commands import run_inline_restore
+    from backupmanager.index import sync_index
+    from backupmanager.restore import service
+
+    with db.write() as session:  # as the CLI does: archives put there by hand are indexed first
+        sync_index(session, settings.archives_dir, settings.instance_name)
+    restore_id = service.queue_restore(
+        db, settings, name, options, requested_by="test", now=system_clock()
+    )
+    run_inline_restore(db, settings, restore_id)
+    return service.restore_status(db, restore_id, with_log=True)

@@ -9,15 +9,11 @@ from typing import Any
 
 import pytest
 
-from backupmanager.clock import system_clock
-from backupmanager.commands import run_inline_restore
 from backupmanager.db import Database
-from backupmanager.index import sync_index
-from backupmanager.restore import service
 from backupmanager.restore.plan import RestoreOptions
 from backupmanager.settings import Settings
 from tests.conftest import SIMULATOR
-from tests.helpers import add_job, members, run_job_now
+from tests.helpers import add_job, members, restore_now, run_job_now
 from tests.integration.db_support import (  # noqa: F401 (fixture)
     SampleDatabase,
     drop_accounts,
@@ -42,18 +38,6 @@ def back_up(db: Database, settings: Settings, sample: SampleDatabase, **config: 
     assert run.status == "success", run.log_text
     assert run.archive_name is not None
     return run.archive_name
-
-
-def restore_now(
-    db: Database, settings: Settings, name: str, options: RestoreOptions
-) -> dict[str, Any]:
-    with db.write() as session:  # as the CLI does: archives put there by hand are indexed first
-        sync_index(session, settings.archives_dir, settings.instance_name)
-    restore_id = service.queue_restore(
-        db, settings, name, options, requested_by="test", now=system_clock()
-    )
-    run_inline_restore(db, settings, restore_id)
-    return service.restore_status(db, restore_id, with_log=True)
 
 
 def change_data(sample: SampleDatabase) -> None:

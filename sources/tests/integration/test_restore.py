@@ -17,13 +17,12 @@ import pytest
 from backupmanager.clock import system_clock
 from backupmanager.commands import run_inline_restore
 from backupmanager.db import Database
-from backupmanager.index import sync_index
 from backupmanager.models import Command, Restore
 from backupmanager.restore import service
 from backupmanager.restore.plan import RestoreOptions
 from backupmanager.settings import Settings
 from backupmanager.worker import recover_dead_restores
-from tests.helpers import add_job, run_job_now
+from tests.helpers import add_job, restore_now, run_job_now
 from tests.integration.custom_dir_support import (  # noqa: F401 (fixtures)
     UNIT_FILE,
     cd_settings,
@@ -67,18 +66,6 @@ def back_up(db: Database, settings: Settings, config: dict[str, Any], name: str 
     assert run.status == "success", run.log_text
     assert run.archive_name is not None
     return run.archive_name
-
-
-def restore_now(
-    db: Database, settings: Settings, name: str, options: RestoreOptions
-) -> dict[str, Any]:
-    with db.write() as session:  # as the CLI does: archives put there by hand are indexed first
-        sync_index(session, settings.archives_dir, settings.instance_name)
-    restore_id = service.queue_restore(
-        db, settings, name, options, requested_by="test", now=system_clock()
-    )
-    run_inline_restore(db, settings, restore_id)
-    return service.restore_status(db, restore_id, with_log=True)
 
 
 def test_round_trip_restores_tree_user_service_and_commands(
