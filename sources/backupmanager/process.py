@@ -121,24 +121,7 @@ def run(
     secret_fd() for an option file read as /dev/fd/N).
     """
     command: Argv = tuple(str(part) for part in argv)
-    child_env = dict(os.environ)
-    for key, value in (env or {}).items():
-        if value is None:
-            child_env.pop(key, None)
-        else:
-            child_env[key] = value
-    try:
-        child = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=child_env,
-            cwd=cwd,
-            pass_fds=tuple(pass_fds),
-        )
-    except FileNotFoundError as error:
-        raise ProgramMissing(command) from error
+    child = _spawn(command, env, cwd, pass_fds, stdin=subprocess.DEVNULL)
     stdout = _LineSplitter("stdout", on_line, secrets, tail_lines)
     stderr = _LineSplitter("stderr", on_line, secrets, tail_lines)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -190,24 +173,7 @@ def stream(
     returned, not raised: tar's exit code 1 ("file changed as we read it") is the caller's call.
     """
     command: Argv = tuple(str(part) for part in argv)
-    child_env = dict(os.environ)
-    for key, value in (env or {}).items():
-        if value is None:
-            child_env.pop(key, None)
-        else:
-            child_env[key] = value
-    try:
-        child = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=child_env,
-            cwd=cwd,
-            pass_fds=tuple(pass_fds),
-        )
-    except FileNotFoundError as error:
-        raise ProgramMissing(command) from error
+    child = _spawn(command, env, cwd, pass_fds, stdin=subprocess.DEVNULL)
     assert child.stdout is not None and child.stderr is not None
     with contextlib.suppress(OSError):  # a smaller pipe only costs speed
         fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, STREAM_PIPE_BYTES)
@@ -305,7 +271,10 @@ def _spawn(
     env: Mapping[str, str | None] | None,
     cwd: Path | None,
     pass_fds: Sequence[int],
+    *,
+    stdin: int = subprocess.PIPE,
 ) -> subprocess.Popen[bytes]:
+    """Start the program with piped output; env adds to (None: removes from) our environment."""
     child_env = dict(os.environ)
     for key, value in (env or {}).items():
         if value is None:
@@ -315,7 +284,7 @@ def _spawn(
     try:
         return subprocess.Popen(
             command,
-            stdin=subprocess.PIPE,
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=child_env,
