@@ -7,11 +7,13 @@ import json
 import os
 import re
 import tarfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 # YunoHost's own pattern for `backup create --name` and `backup delete` (YUNOHOST.md §1.9).
 YUNOHOST_NAME_PATTERN = re.compile(r"^[\w\-._]{1,50}(?<!\.)$")
@@ -234,3 +236,23 @@ def remove_archive_files(archives_dir: Path, name: str) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
+
+
+class HashingReader:
+    """Hashes every byte tarfile reads from the archive: the check and the checksum in one read."""
+
+    def __init__(self, handle: IO[bytes], progress: Callable[[int], None]) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.done = 0
+        self.progress = progress
+        self.last = time.monotonic()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.digest.update(data)
+        self.done += len(data)
+        if time.monotonic() - self.last >= 1.0:
+            self.last = time.monotonic()
+            self.progress(self.done)
+        return data

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tarfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import IO, Any, cast
 
 import zstandard
 
-from backupmanager.archive import BACKUP_INFO_MEMBER, CHUNK
+from backupmanager.archive import BACKUP_INFO_MEMBER, CHUNK, HashingReader
 from backupmanager.databases.common import Contents
 from backupmanager.databases.layout import FORMAT, PARTS, accounts_member, dump_prefix, hook_name
 
@@ -140,24 +138,6 @@ def _check_members(
     archive.accounts = metadata.get(accounts_member(engine, database), {})
 
 
-class _HashingReader:
-    def __init__(self, handle: IO[bytes], progress: Callable[[int], None]) -> None:
-        self.handle = handle
-        self.digest = hashlib.sha256()
-        self.done = 0
-        self.progress = progress
-        self.last = time.monotonic()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.handle.read(size)
-        self.digest.update(data)
-        self.done += len(data)
-        if time.monotonic() - self.last >= 1.0:
-            self.last = time.monotonic()
-            self.progress(self.done)
-        return data
-
-
 class _Pieces:
     """The dump's members, concatenated, as a file object (zstd reads from it)."""
 
@@ -200,7 +180,7 @@ def dump_blocks(
     """The dump, decompressed, block by block; raises DumpArchiveError once all is read if the
     archive's SHA256, the zstd checksum or the dump's length says it is damaged."""
     with archive.path.open("rb") as handle:
-        reader = _HashingReader(handle, progress)
+        reader = HashingReader(handle, progress)
         try:
             # Big reads: tarfile's stream mode reads 10 KiB at a time otherwise.
             with tarfile.open(  # type: ignore[call-overload]

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
 import tarfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from backupmanager.archive import BACKUP_INFO_MEMBER, CHUNK
+from backupmanager.archive import BACKUP_INFO_MEMBER, CHUNK, HashingReader
 
 METADATA_MEMBERS = ("info.json", "backup.csv", BACKUP_INFO_MEMBER)
 HOOKS_PREFIX = "hooks/restore/"
@@ -37,26 +35,6 @@ class ArchiveScan:
     existing: int = 0  # non-folders already present at their restore path: overwritten
     existing_examples: list[str] = field(default_factory=list)
     sha256: str | None = None
-
-
-class _HashingReader:
-    """Hashes every byte tarfile reads from the archive: the check and the checksum in one read."""
-
-    def __init__(self, handle: IO[bytes], progress: Callable[[int], None]) -> None:
-        self.handle = handle
-        self.digest = hashlib.sha256()
-        self.done = 0
-        self.progress = progress
-        self.last = time.monotonic()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.handle.read(size)
-        self.digest.update(data)
-        self.done += len(data)
-        if time.monotonic() - self.last >= 1.0:
-            self.last = time.monotonic()
-            self.progress(self.done)
-        return data
 
 
 def _clean_name(name: str) -> str:
@@ -196,7 +174,7 @@ def scan_archive(
     """
     checker = _Checker(part_dir, target)
     with path.open("rb") as handle:
-        reader = _HashingReader(handle, progress)
+        reader = HashingReader(handle, progress)
         try:
             # Stream mode reads every byte through the hashing reader; "r:" seeks over data.
             source: Any = reader if verify else handle
