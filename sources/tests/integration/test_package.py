@@ -27,6 +27,7 @@ import pytest
 
 from tests.conftest import FAKES, SIMULATOR
 from tests.helpers import wait_for
+from tests.integration.custom_dir_support import system_user  # noqa: F401, F811 (fixture)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -79,25 +80,9 @@ def test_scripts_pass_shellcheck() -> None:
 
 
 @pytest.fixture
-def app_user() -> Iterator[str]:
-    name = f"bmpkg{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        [
-            "useradd",
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--shell",
-            "/usr/sbin/nologin",
-            name,
-        ],
-        check=True,
-    )
-    try:
-        yield name
-    finally:
-        subprocess.run(["userdel", name], check=False)
-        subprocess.run(["groupdel", name], check=False, capture_output=True)
+def app_user(system_user: str) -> str:  # noqa: F811 (the fixture, requested by name)
+    """The app's system user, as YunoHost's system_user resource creates it."""
+    return system_user
 
 
 @pytest.fixture
