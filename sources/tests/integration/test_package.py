@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import FAKES, SIMULATOR
 from tests.helpers import wait_for
-from tests.integration.custom_dir_support import system_user  # noqa: F401, F811 (fixture)
+from tests.integration.custom_dir_support import system_user  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[3]
 
