@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from backupmanager.archive import BACKUP_INFO_MEMBER
 
@@ -32,6 +32,14 @@ PROGRESS_EVERY_SECONDS = 1.0
 # Blocks in flight between the reader, the hashing thread and the writing thread: memory stays
 # at a few MiB whatever the archive's size, and the three overlap (doc/benchmarks.md).
 PIPELINE_DEPTH = 4
+# Reading back what a program writes into the archive (ArchiveWriter.append_output_of): blocks
+# of 1 MiB, a short wait when it has not written more yet, and the kernel asked to start
+# writing to disk every 32 MiB so that the final fsync finds little left to do.
+FOLLOW_BLOCK = 1024 * 1024
+FOLLOW_WAIT_SECONDS = 0.005
+WRITEBACK_EVERY = 32 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 class ArchiveWriteError(Exception):
@@ -130,6 +138,7 @@ class ArchiveWriter:
         self._to_hash: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
         self._to_write: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
         self._error: OSError | None = None
+        self._follower: _Follower | None = None
         self._threads = [
             threading.Thread(target=self._hash_loop, name="archive-hash", daemon=True),
             threading.Thread(target=self._write_loop, name="archive-write", daemon=True),
@@ -152,18 +161,68 @@ class ArchiveWriter:
         while (data := self._to_hash.get()) is not None:
             self._digest.update(data)
             self._to_write.put(data)
+            self._to_hash.task_done()
         self._to_write.put(None)
+        self._to_hash.task_done()
 
     def _write_loop(self) -> None:
+        unadvised = 0
         while (data := self._to_write.get()) is not None:
-            if self._error is not None:
-                continue  # keep draining so that the producer never blocks forever
-            view = memoryview(data)
-            try:
-                while view:
-                    view = view[os.write(self._fd, view) :]
-            except OSError as error:
-                self._error = error
+            if self._error is None:  # after an error, keep draining so the producer never blocks
+                view = memoryview(data)
+                try:
+                    while view:
+                        view = view[os.write(self._fd, view) :]
+                    unadvised += len(data)
+                    if unadvised >= WRITEBACK_EVERY:
+                        end = os.lseek(self._fd, 0, os.SEEK_CUR)
+                        start_writeback(self._fd, end - unadvised, end)
+                        unadvised = 0
+                except OSError as error:
+                    self._error = error
+            self._to_write.task_done()
+        self._to_write.task_done()
+
+    def _wait_written(self) -> None:
+        """Every block handed to write() so far is hashed and in the file."""
+        self._to_hash.join()
+        self._to_write.join()
+        if self._error is not None:
+            raise self._error
+
+    def append_output_of(self, run_program: Callable[[int], T]) -> T:
+        """Let a program (GNU tar) write the archive's next bytes straight into the file.
+
+        Far cheaper than reading its output through a pipe and writing it again: the program
+        writes as fast as into a file of its own, while a thread reads the new bytes back behind
+        it (from the page cache) to hash them. `run_program` gets the descriptor to use as the
+        program's stdout (it shares our file offset, so the bytes land right after ours) and
+        returns once the program has exited.
+        """
+        if self._ended:
+            raise ArchiveWriteError("the archive already ended")
+        self._wait_written()
+        follower = _Follower(self.tar_path, self._written, self._digest)
+        self._follower = follower
+        try:
+            result = run_program(self._fd)
+        except BaseException:
+            self._follower = None
+            with contextlib.suppress(OSError):  # the program's failure is the one to report
+                follower.finish()
+            raise
+        self._follower = None
+        follower.finish()
+        self._written = follower.position
+        return result
+
+    def report_progress(self) -> None:
+        """Pass on the bytes written so far, at most every PROGRESS_EVERY_SECONDS."""
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_EVERY_SECONDS:
+            self._last_progress = now
+            follower = self._follower
+            self._progress(follower.position if follower is not None else self._written)
 
     def _drain(self) -> None:
         """Wait until every block is hashed and written; raise a write error (ENOSPC…)."""
@@ -196,10 +255,7 @@ class ArchiveWriter:
             raise self._error
         self._to_hash.put(bytes(data))
         self._written += len(data)
-        now = time.monotonic()
-        if now - self._last_progress >= PROGRESS_EVERY_SECONDS:
-            self._last_progress = now
-            self._progress(self._written)
+        self.report_progress()
 
     def add_bytes(self, name: str, payload: bytes, *, mode: int = 0o644, mtime: int) -> None:
         """A small regular file member (metadata, a hook), PAX format like YunoHost's tars."""
@@ -247,3 +303,63 @@ class ArchiveWriter:
         return WrittenArchive(
             self.tar_path, self.info_json_path, self._digest.hexdigest(), self._written
         )
+
+
+def start_writeback(fd: int, start: int, end: int) -> None:
+    """Ask the kernel to start writing a range of the archive to disk now, without waiting.
+
+    POSIX_FADV_DONTNEED starts the writeback of dirty pages and frees the pages already on disk,
+    so the final fsync finds little left to do and a big backup does not push everything else
+    out of the page cache.
+    """
+    os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
+
+
+class _Follower:
+    """Hashes a file from `start` as another process appends to it, until told it is done.
+
+    A read never returns bytes beyond the file's size, and the kernel grows the size only
+    after copying the written bytes in: what is read is what was written. Every
+    WRITEBACK_EVERY bytes it starts the writeback of what it has hashed.
+    """
+
+    def __init__(self, path: Path, start: int, digest: Any) -> None:
+        self.position = start
+        self._digest = digest
+        self._fd = os.open(path, os.O_RDONLY)
+        self._advised = start
+        self._done = threading.Event()
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._loop, name="archive-follow", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        buffer = bytearray(FOLLOW_BLOCK)
+        view = memoryview(buffer)
+        try:
+            while True:
+                last_pass = self._done.is_set()  # read to the end once more after the program
+                count = os.preadv(self._fd, [buffer], self.position)
+                if count:
+                    self._digest.update(view[:count])
+                    self.position += count
+                    if self.position - self._advised >= WRITEBACK_EVERY:
+                        self._start_writeback()
+                elif last_pass:
+                    return
+                else:
+                    self._done.wait(FOLLOW_WAIT_SECONDS)
+        except OSError as error:
+            self._error = error
+
+    def _start_writeback(self) -> None:
+        start_writeback(self._fd, self._advised, self.position)
+        self._advised = self.position
+
+    def finish(self) -> None:
+        """The program has exited: hash what is left, then stop; raise a read error."""
+        self._done.set()
+        self._thread.join()
+        os.close(self._fd)
+        if self._error is not None:
+            raise self._error

@@ -23,6 +23,8 @@ from backupmanager.retention import RetentionPlan
 from backupmanager.settings import Settings, SettingsError, load_settings
 
 EXIT_FAILED = 1
+# How often a followed run or restore log is read again.
+LOG_POLL_SECONDS = 0.5
 EXIT_USAGE = 2
 
 
@@ -399,12 +401,22 @@ def run_in_thread_and_stream(
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    stream_log(ctx, read_log, until=done.is_set)
+    stream_log(ctx, read_log, until=done.is_set, pause=done.wait)
     thread.join()
 
 
-def stream_log(ctx: Context, read_log: Callable[[], str], *, until: Callable[[], bool]) -> None:
-    """Print a run's or a restore's log as it grows (not with --json), until `until()` is true."""
+def stream_log(
+    ctx: Context,
+    read_log: Callable[[], str],
+    *,
+    until: Callable[[], bool],
+    pause: Callable[[float], object] = time.sleep,
+) -> None:
+    """Print a run's or a restore's log as it grows (not with --json), until `until()` is true.
+
+    pause: how to wait between two reads; the in-process path passes its "done" event's wait,
+    so the command ends as soon as the work does, not up to half a second later.
+    """
     shown = 0
     while True:
         stop = until()
@@ -414,7 +426,7 @@ def stream_log(ctx: Context, read_log: Callable[[], str], *, until: Callable[[],
             shown = len(log_text)
         if stop:
             return
-        time.sleep(0.5)
+        pause(LOG_POLL_SECONDS)
 
 
 def _run_log(database: Database, run_id: int) -> Callable[[], str]:

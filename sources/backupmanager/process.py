@@ -18,6 +18,8 @@ LineSink = Callable[[str, str], None]
 Argv = tuple[str, ...]
 MASK = "********"
 TAIL_LINES = 20
+# How often a long-running program's caller gets a chance to report progress (on_tick).
+TICK_SECONDS = 1.0
 
 
 class ProcessError(Exception):
@@ -196,6 +198,42 @@ def stream(
     return ProcessResult(command, returncode, (), tuple(stderr.tail))
 
 
+def write_into(
+    argv: Sequence[str | Path],
+    *,
+    stdout_fd: int,
+    on_line: LineSink | None = None,
+    on_tick: Callable[[], None] | None = None,
+    env: Mapping[str, str | None] | None = None,
+    timeout: float | None = None,
+    cwd: Path | None = None,
+) -> ProcessResult:
+    """Run argv with its stdout going straight into an open file (no pipe, no copy through us).
+
+    For a program whose output is a big file we write anyway (GNU tar writing into our
+    archive): it writes as fast as it would to a file of its own. stderr goes line by line to
+    on_line; on_tick is called about every TICK_SECONDS (progress). A non-zero exit is
+    returned, not raised, as with stream().
+    """
+    command: Argv = tuple(str(part) for part in argv)
+    child = _spawn(command, env, cwd, (), stdin=subprocess.DEVNULL, stdout=stdout_fd)
+    stderr = _LineSplitter("stderr", on_line, (), TAIL_LINES)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        _pump(child, {"stderr": stderr}, deadline, on_tick=on_tick)
+    except TimeoutError:
+        _stop(child)
+        raise ProcessTimeout(command, timeout or 0, tuple(stderr.tail)) from None
+    except BaseException:
+        _stop(child)
+        raise
+    finally:
+        if child.stderr is not None:
+            child.stderr.close()
+    returncode = child.wait()
+    return ProcessResult(command, returncode, (), tuple(stderr.tail))
+
+
 def _pump(
     child: subprocess.Popen[bytes],
     splitters: dict[str, _LineSplitter],
@@ -203,15 +241,25 @@ def _pump(
     *,
     data_sink: ChunkSink | None = None,
     gather: float = 0.0,
+    on_tick: Callable[[], None] | None = None,
 ) -> None:
-    assert child.stdout is not None and child.stderr is not None
+    """Read the child's pipes until both are closed; on_tick about every TICK_SECONDS."""
+    assert child.stderr is not None
+    next_tick = time.monotonic() + TICK_SECONDS
     with selectors.DefaultSelector() as selector:
-        selector.register(child.stdout, selectors.EVENT_READ, "stdout")
+        if child.stdout is not None:
+            selector.register(child.stdout, selectors.EVENT_READ, "stdout")
         selector.register(child.stderr, selectors.EVENT_READ, "stderr")
         while selector.get_map():
-            wait = None if deadline is None else deadline - time.monotonic()
+            now = time.monotonic()
+            wait = None if deadline is None else deadline - now
             if wait is not None and wait <= 0:
                 raise TimeoutError
+            if on_tick is not None:
+                if now >= next_tick:
+                    on_tick()
+                    next_tick = now + TICK_SECONDS
+                wait = next_tick - now if wait is None else min(wait, next_tick - now)
             for key, _ in selector.select(timeout=wait):
                 if key.data == "stdout" and data_sink is not None:
                     chunk = os.read(key.fd, STREAM_PIPE_BYTES)
@@ -273,6 +321,7 @@ def _spawn(
     pass_fds: Sequence[int],
     *,
     stdin: int = subprocess.PIPE,
+    stdout: int = subprocess.PIPE,
 ) -> subprocess.Popen[bytes]:
     """Start the program with piped output; env adds to (None: removes from) our environment."""
     child_env = dict(os.environ)
@@ -285,7 +334,7 @@ def _spawn(
         return subprocess.Popen(
             command,
             stdin=stdin,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             env=child_env,
             cwd=cwd,

@@ -79,6 +79,9 @@ class Settings(BaseModel):
     poll_seconds: float = Field(default=2.0, gt=0, le=60)
     # Where a restore installs a custom_dir job's systemd unit (tests point it elsewhere).
     systemd_unit_dir: Path = Path("/etc/systemd/system")
+    # Where YunoHost's package keeps its changelog: its first line gives the installed version,
+    # as YunoHost reads it itself (the `yunohost` CLI is asked only when the file is missing).
+    yunohost_changelog: Path = Path("/usr/share/doc/yunohost/changelog.gz")
     # Who may use the dashboard (YUNOHOST.md §5.3): members of this system group (LDAP on YunoHost).
     admins_group: str = Field(default="admins", pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")
     programs: Programs = Programs()
@@ -100,7 +103,7 @@ class Settings(BaseModel):
             raise ValueError("must be a URL such as https://backup.example.org")
         return value.rstrip("/")
 
-    @field_validator("data_dir", "archives_dir", "systemd_unit_dir")
+    @field_validator("data_dir", "archives_dir", "systemd_unit_dir", "yunohost_changelog")
     @classmethod
     def _absolute_dir(cls, value: Path) -> Path:
         if not value.is_absolute():

@@ -41,6 +41,8 @@ def settings(tmp_path: Path, sim_root: Path) -> Settings:
             "poll_seconds": 0.2,
             "yunohost_lock_timeout_seconds": 30,
             "programs": {"yunohost": str(SIMULATOR)},
+            # No package changelog: the version comes from the simulator's `tools versions`.
+            "yunohost_changelog": str(tmp_path / "no-yunohost-changelog.gz"),
         },
     )
 

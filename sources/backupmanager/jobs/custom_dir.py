@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,14 @@ from backupmanager.systemd import ServiceError, start_again, stop_services
 from backupmanager.tree import TreeSummary, TreeWalker, parse_excludes
 
 MANIFEST_FORMAT = 1
-# 64 KiB records: big writes into the pipe, at most 64 KiB of padding at the end.
+# 64 KiB records: big writes, at most 64 KiB of padding at the end.
 TAR_BLOCKING_FACTOR = 128
+# Less free space than one tar record (blocking factor × 512 bytes): tar's short write was ENOSPC.
+FULL_DISK_BYTES = TAR_BLOCKING_FACTOR * 512
 
 
 def tar_create_argv(tar: Path, list_file: Path, part_dir: str) -> Argv:
-    """GNU tar writing the listed entries to stdout under `<part_dir>/` (doc/architecture.md).
+    """GNU tar writing the listed entries to its stdout (our archive file) under `<part_dir>/`.
 
     PAX format (xattrs, ACLs, long names, big files), sparse files detected, hard links kept,
     owners by name and number. The transform renames members and hard-link targets, not
@@ -109,7 +112,9 @@ class CustomDirKind:
         except CommandsDisabled as error:
             raise JobFailed(str(error)) from None
         try:
-            version = yunohost.installed_version(settings.programs.yunohost)
+            version = yunohost.installed_version(
+                settings.programs.yunohost, settings.yunohost_changelog
+            )
         except (process.ProcessError, yunohost.YunohostError) as error:
             raise JobFailed(f"could not ask YunoHost for its version: {error}") from None
         missing = [path for path in config.paths() if not os.path.lexists(path)]
@@ -268,11 +273,15 @@ def _stream_tar(
 ) -> None:
     argv = tar_create_argv(context.settings.programs.tar, list_path, part_dir)
     context.log("$ " + " ".join(argv))
-    result = process.stream(
-        argv,
-        sink=writer.write,
-        on_line=lambda _stream, line: context.log(f"tar: {line}"),
-        timeout=context.settings.run_timeout_seconds,
+    # tar writes straight into our archive file; the writer hashes the bytes behind it.
+    result = writer.append_output_of(
+        lambda fd: process.write_into(
+            argv,
+            stdout_fd=fd,
+            on_line=lambda _stream, line: context.log(f"tar: {line}"),
+            on_tick=writer.report_progress,
+            timeout=context.settings.run_timeout_seconds,
+        )
     )
     if result.returncode == 1:
         # GNU tar: "some files differ" — a file changed while it was read. The archive is
@@ -284,6 +293,14 @@ def _stream_tar(
         )
     elif result.returncode != 0:
         detail = "\n".join(result.stderr_tail[-3:]) or f"exit code {result.returncode}"
-        advice = advice_for("\n".join(result.stderr_tail))
+        if _disk_filled(result, writer.tar_path.parent):
+            detail = f"No space left on device in {writer.tar_path.parent}\n{detail}"
+        advice = advice_for(detail)
         raise JobFailed(f"tar failed: {detail}" + (f"\n{advice}" if advice else ""))
     writer.mark_ended()
+
+
+def _disk_filled(result: process.ProcessResult, folder: Path) -> bool:
+    """tar only says "Wrote only N of M bytes" when the archive's disk is full: tell it plainly."""
+    short_write = any("Wrote only" in line for line in result.stderr_tail)
+    return short_write and shutil.disk_usage(folder).free < FULL_DISK_BYTES

@@ -140,7 +140,9 @@ class DatabaseKind:
         settings = context.settings
         # info.json comes last in our archives: ask YunoHost (slow to start) while the dump runs.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ynh-version") as pool:
-            version = pool.submit(yunohost.installed_version, settings.programs.yunohost)
+            version = pool.submit(
+                yunohost.installed_version, settings.programs.yunohost, settings.yunohost_changelog
+            )
             try:
                 client = client_for(self.engine, settings, config, context.log)
                 return self._backup(config, context, client, version)
