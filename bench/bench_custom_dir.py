@@ -9,8 +9,9 @@ reading the whole tree once (so every side starts with it in the page cache) and
   archive gets);
 - the custom_dir backup as the worker runs it: a resident process (started once, as the worker
   is) queues a run and executes it: the walk, the archive with GNU tar writing into it, SHA256,
-  fsync, naming, index, retention (which deletes the previous round's archive). Its peak memory
-  is that process's VmHWM, Python and every module included;
+  fsync, final name and index row (the run is then a success), then retention (which deletes
+  the previous round's archive), timed separately. Its peak memory is that process's VmHWM,
+  Python and every module included;
 - `backupmanager jobs run ID --wait`, the command an admin types, in a process of its own
   (Python start-up and imports, its log polling) — for reference.
 
@@ -175,9 +176,13 @@ def serve_runs(job_id: int) -> None:
             for line in Path("/proc/self/status").read_text().splitlines()
             if line.startswith("VmHWM:")
         )
+        # The archive is published (final name, index row, run marked success) when retention
+        # starts: that is the backup; deleting the previous archive comes after it.
+        published = dict(phases).get("retention", end)
         answer = {
             "status": status,
-            "seconds": end - start,
+            "seconds": published - start,
+            "with_retention": end - start,
             "peak_kib": peak,
             "phases": durations,
         }
@@ -252,6 +257,7 @@ def main() -> None:
         "tar": [],
         "tar+fsync": [],
         "ours": [],
+        "ours+retention": [],
         "cli": [],
     }
     phases: list[dict[str, float]] = []
@@ -270,6 +276,7 @@ def main() -> None:
             warm_and_sync(tree)
             answer = worker.run()
             results["ours"].append((answer["seconds"], answer["peak_kib"]))
+            results["ours+retention"].append((answer["with_retention"], answer["peak_kib"]))
             phases.append(answer["phases"])
             warm_and_sync(tree)
             results["cli"].append(
@@ -294,7 +301,9 @@ def report(
         "tar": "`tar -cf` (no fsync, no checksum)",
         "tar+fsync": "`tar -cf` + fsync of the tar",
         "ours": "**custom_dir backup, run by the resident worker** (walk, tar into the archive, "
-        "SHA256, fsync, name, index, retention)",
+        "SHA256, fsync, final name, index)",
+        "ours+retention": "the same run until its end, retention included (deletes the "
+        "previous round's archive)",
         "cli": "`backupmanager jobs run ID --wait` (own process: start-up, imports, log polling)",
     }
     print(f"\n{files} files, {size / MIB / 1024:.2f} GiB, {args.rounds} rounds\n")

@@ -16,6 +16,7 @@ created once and kept with --keep (creating them takes about a minute).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -113,7 +114,10 @@ RAW_LABELS = {
 
 
 def make_settings(base: Path) -> Settings:
+    """The instance as on a server: YunoHost's version from its package changelog."""
     (base / "archives").mkdir(parents=True, exist_ok=True)
+    with gzip.open(base / "changelog.gz", "wt") as handle:
+        handle.write("yunohost (12.1.25) stable; urgency=low\n")
     os.environ["YNH_SIM_ROOT"] = str(base / "ynh")
     os.environ["YNH_SIM_ARCHIVES_DIR"] = str(base / "archives")
     return load_settings(
@@ -124,6 +128,7 @@ def make_settings(base: Path) -> Settings:
             "data_dir": str(base / "data"),
             "archives_dir": str(base / "archives"),
             "programs": {"yunohost": str(SIMULATOR)},
+            "yunohost_changelog": str(base / "changelog.gz"),
         },
     )
 
@@ -228,7 +233,9 @@ def main() -> None:
         config_path = base / "config.toml"
         config_path.write_text(
             f'instance_name = "bench"\ndata_dir = "{settings.data_dir}"\n'
-            f'archives_dir = "{settings.archives_dir}"\n[programs]\nyunohost = "{SIMULATOR}"\n'
+            f'archives_dir = "{settings.archives_dir}"\n'
+            f'yunohost_changelog = "{settings.yunohost_changelog}"\n'
+            f'[programs]\nyunohost = "{SIMULATOR}"\n'
         )
         print(f"{args.rows} rows, median of {args.runs} runs, {os.cpu_count()} CPUs")
         print()
