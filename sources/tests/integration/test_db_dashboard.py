@@ -1,4 +1,4 @@
-"""The dashboard gains the database kinds: the job form, the drill button, the drill's verdict."""
+"""The dashboard gains the database kinds: the job form, the drill, its verdict, restores."""
 # ruff: noqa: F811  (pytest fixtures imported from db_support are parameters here)
 
 from __future__ import annotations
@@ -13,8 +13,16 @@ from backupmanager.commands import run_inline_command
 from backupmanager.db import Database
 from backupmanager.models import Command, Job
 from backupmanager.settings import Settings
-from tests.helpers import run_job_now
-from tests.integration.db_support import SampleDatabase, sample_db  # noqa: F401 (fixture)
+from tests.helpers import add_job, run_job_now
+from tests.integration.db_support import (  # noqa: F401 (fixture)
+    SampleDatabase,
+    job_config,
+    mysql_admin,
+    pg_admin,
+    sample_db,
+    table_checksums,
+    unique,
+)
 
 
 def csrf(client: FlaskClient, path: str) -> str:
@@ -68,3 +76,57 @@ def test_a_database_job_is_made_run_and_drilled_from_the_dashboard(
     assert "Last proven restorable" in page
     assert 'data-status="success"' in page[page.index('id="drill"') :]
     assert "restored into a throw-away database" in page
+
+
+def test_a_database_archive_is_restored_under_a_new_name_from_the_dashboard(
+    db: Database, settings: Settings, sample_db: SampleDatabase
+) -> None:
+    """End to end against the real server: form → the worker's plan → restore → same data."""
+    job_id = add_job(db, settings, name="shop", type=sample_db.engine, config=job_config(sample_db))
+    run = run_job_now(db, settings, job_id)
+    assert run.status == "success", run.log_text
+    checksums = table_checksums(sample_db.engine, sample_db.name)
+    new_name = unique("bmt_web")
+    sample_db.extra_databases.append(new_name)
+    client = create_app(settings, dev_mode=True).test_client()
+    form_page = f"/archives/{run.archive_name}/restore"
+
+    asked = client.post(
+        form_page, data={"csrf_token": csrf(client, form_page), "database": new_name}
+    )
+    assert asked.status_code == 302, asked.get_data(as_text=True)
+    plan_id = int(re.search(r"plan=(\d+)", asked.headers["Location"])[1])  # type: ignore[index]
+    work_restore_commands(db, settings)
+    plan = client.get(f"/restores/{plan_id}/plan").get_data(as_text=True)
+    assert new_name in plan and 'id="restore-now"' in plan
+    assert new_name not in databases_on(sample_db.engine)  # the plan changed nothing
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', plan)[1]  # type: ignore[index]
+    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', plan))
+    assert hidden["database"] == new_name and hidden["action"] == "restore"
+    started = client.post(form_page, data={**hidden, "csrf_token": token})
+    assert started.status_code == 302
+    restore_id = int(started.headers["Location"].rsplit("/", 1)[1])
+    work_restore_commands(db, settings)
+
+    done = client.get(f"/restores/{restore_id}/live").get_data(as_text=True)
+    assert 'data-status="success"' in done, done
+    assert table_checksums(sample_db.engine, new_name) == checksums
+    assert table_checksums(sample_db.engine, sample_db.name) == checksums  # original untouched
+
+
+def work_restore_commands(db: Database, settings: Settings) -> None:
+    """What the worker does with queued restore commands (plans and restores)."""
+    with db.read() as session:
+        ids = session.scalars(
+            select(Command.id).where(Command.kind == "restore", Command.status == "queued")
+        ).all()
+    assert ids
+    for command_id in ids:
+        assert run_inline_command(db, settings, command_id)
+
+
+def databases_on(engine: str) -> list[str]:
+    if engine == "mysql":
+        return mysql_admin("SHOW DATABASES;").split()
+    return pg_admin("SELECT datname FROM pg_database;").split()
