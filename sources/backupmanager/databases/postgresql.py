@@ -55,8 +55,11 @@ SELECT json_build_object(
 )::text FROM pg_database d WHERE d.datname = current_database();
 """
 
+# The roles the database's objects name, then (recursively) the group roles they are members of:
+# `GRANT app_readers TO app` must be replayable on a fresh server, group roles included.
+# bool_or: PostgreSQL 16 keeps one pg_auth_members row per grantor of the same membership.
 ROLES_SQL = f"""
-WITH wanted(name) AS (
+WITH RECURSIVE wanted(name) AS (
   SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()
   UNION SELECT pg_get_userbyid(c.relowner)
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_SCHEMAS}
@@ -71,12 +74,20 @@ WITH wanted(name) AS (
   UNION SELECT pg_get_userbyid(a.grantee) FROM pg_database d, aclexplode(d.datacl) a
     WHERE d.datname = current_database() AND a.grantee <> 0
   UNION SELECT %(user)s
+), recorded(oid) AS (
+  SELECT r.oid FROM pg_roles r JOIN wanted w ON w.name = r.rolname
+  UNION SELECT m.roleid FROM pg_auth_members m JOIN recorded c ON m.member = c.oid
 )
 SELECT COALESCE(json_agg(json_build_object(
   'name', r.rolname, 'login', r.rolcanlogin, 'superuser', r.rolsuper,
   'createdb', r.rolcreatedb, 'createrole', r.rolcreaterole, 'inherit', r.rolinherit,
-  'connection_limit', r.rolconnlimit, 'password', %(password)s) ORDER BY r.rolname), '[]')::text
-FROM pg_roles r JOIN wanted w ON w.name = r.rolname;
+  'connection_limit', r.rolconnlimit, 'password', %(password)s,
+  'member_of', COALESCE((SELECT json_agg(json_build_object(
+      'role', g.name, 'admin_option', g.admin_option) ORDER BY g.name)
+    FROM (SELECT pg_get_userbyid(m.roleid) AS name, bool_or(m.admin_option) AS admin_option
+      FROM pg_auth_members m WHERE m.member = r.oid GROUP BY m.roleid) g), '[]')
+  ) ORDER BY r.rolname), '[]')::text
+FROM pg_roles r JOIN recorded c ON c.oid = r.oid;
 """
 
 
@@ -231,7 +242,8 @@ def database_facts(client: PostgresClient, database: str) -> dict[str, Any]:
 
 
 def roles(client: PostgresClient, database: str, user: str, *, superuser: bool) -> list[Any]:
-    """The roles the database's objects name, with their password hash when we may read it."""
+    """The roles the database's objects name and the group roles they are members of (each with
+    its memberships, `member_of`), with their password hash when we may read it."""
     password = (
         "(SELECT a.rolpassword FROM pg_authid a WHERE a.oid = r.oid)" if superuser else "NULL"
     )

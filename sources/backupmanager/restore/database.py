@@ -1,13 +1,14 @@
 """Restores of mysql / postgresql archives (SPEC §7 "MySQL / PostgreSQL") and restore drills.
 
-Steps, in order: accounts (users/roles missing here, recorded grants), database (created with
-the recorded character set or encoding), load (mysql or pg_restore fed from the archive,
-checksums verified as it streams), compare (tables and row counts against the dump's).
-An existing MariaDB database is dropped only after a full verification read of the archive;
-PostgreSQL loads into a staging database in one transaction, and the staging database
-replaces the existing one only once loaded, verified and compared. A database this restore
-created and could not fill is dropped again: never a half database under a real name. A drill
-restores into a throw-away database, compares, and drops it whatever happens.
+Steps, in order: accounts (users/roles missing here, recorded grants, PostgreSQL's role
+memberships), database (created with the recorded character set or encoding), load (mysql or
+pg_restore fed from the archive, checksums verified as it streams), compare (tables and row
+counts against the dump's). An existing MariaDB database is dropped only after a full
+verification read of the archive; PostgreSQL loads into a staging database in one transaction,
+and the staging database replaces the existing one only once loaded, verified and compared. A
+database this restore created and could not fill is dropped again: never a half database under
+a real name. A drill restores into a throw-away database, compares, and drops it whatever
+happens.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from backupmanager import process
-from backupmanager.databases import mysql, postgresql
+from backupmanager.databases import mysql, pg_memberships, postgresql
 from backupmanager.databases.common import DatabaseError, compare_contents
 from backupmanager.databases.reader import DumpArchiveError, dump_blocks
 from backupmanager.db import Database
@@ -143,6 +144,7 @@ class _Steps:
             done = mysql.create_accounts(self.client, recorded)
         else:
             done = postgresql.restore_roles(self.client, recorded)
+            done += pg_memberships.grant_memberships(self.client, recorded)  # roles exist now
         return "; ".join(done) or "every recorded user already exists; nothing to create"
 
     def grants(self, into: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from backupmanager.databases import mysql, postgresql
+from backupmanager.databases import mysql, pg_memberships, postgresql
 from backupmanager.databases.common import (
     DATABASE_NAME_PATTERN,
     Contents,
@@ -132,11 +132,14 @@ def _accounts_actions(target: Target) -> list[str]:
             return ["no database user recorded (the job's user is root or a remote login)"]
         return [f"create the users that are missing among: {', '.join(names)}"]
     roles = [str(role["name"]) for role in recorded]
+    memberships = [m.describe() for m in pg_memberships.recorded_memberships(recorded)]
     acl = target.archive.meta.get("facts", {}).get("acl")
-    return [
-        f"create the roles that are missing among: {', '.join(roles) or 'none'}"
-        + ("; apply the database's own privileges" if acl else "")
-    ]
+    action = f"create the roles that are missing among: {', '.join(roles) or 'none'}"
+    if memberships:  # none in archives written before memberships were recorded
+        action += f"; grant the memberships that are missing among: {', '.join(memberships)}"
+    if acl:
+        action += "; apply the database's own privileges"
+    return [action]
 
 
 def make_plan(target: Target, archive_name: str, options: RestoreOptions) -> dict[str, Any]:
