@@ -241,14 +241,16 @@ def database_facts(client: PostgresClient, database: str) -> dict[str, Any]:
     return facts
 
 
-def roles(client: PostgresClient, database: str, user: str, *, superuser: bool) -> list[Any]:
+def roles_sql(user: str, *, superuser: bool) -> str:
     """The roles the database's objects name and the group roles they are members of (each with
     its memberships, `member_of`), with their password hash when we may read it."""
     password = (
         "(SELECT a.rolpassword FROM pg_authid a WHERE a.oid = r.oid)" if superuser else "NULL"
     )
-    sql = ROLES_SQL.replace("%(user)s", string(user)).replace("%(password)s", password)
-    found = client.query_json(sql, database=database)
+    return ROLES_SQL.replace("%(user)s", string(user)).replace("%(password)s", password)
+
+
+def roles_from_answer(found: Any) -> list[Any]:
     return list(found) if isinstance(found, list) else []
 
 

@@ -161,7 +161,7 @@ class DatabaseKind:
         asked_version: Future[str],
     ) -> BackupResult:
         context.set_phase("reading the database's metadata")
-        facts, accounts = self.metadata(config, context, client)
+        facts = self.metadata(config, context, client)
         context.set_phase(f"dumping with {TOOLS[self.engine]}")
         progress = _Progress(context, facts.get("estimated_bytes"))
         with ArchiveWriter(context.settings.archives_dir, context.partial_name) as writer:
@@ -178,7 +178,7 @@ class DatabaseKind:
                 progress.add(len(chunk))
 
             try:
-                contents = self.dump(config, context, client, sink)
+                contents, accounts = self.dump(config, context, client, facts, sink)
                 members.finish()
             finally:
                 members.close()
@@ -226,12 +226,19 @@ class DatabaseKind:
 
     def metadata(
         self, config: DatabaseJobConfig, context: BackupContext, client: Any
-    ) -> tuple[dict[str, Any], list[Any]]:
+    ) -> dict[str, Any]:
+        """Facts about the database, read before the dump (which they also check exists)."""
         raise NotImplementedError
 
     def dump(
-        self, config: DatabaseJobConfig, context: BackupContext, client: Any, sink: Sink
-    ) -> Contents:
+        self,
+        config: DatabaseJobConfig,
+        context: BackupContext,
+        client: Any,
+        facts: dict[str, Any],
+        sink: Sink,
+    ) -> tuple[Contents, list[Any]]:
+        """The dump into `sink`; its tables with their row counts, and the accounts to recreate."""
         raise NotImplementedError
 
 
@@ -281,7 +288,7 @@ class MysqlKind(DatabaseKind):
 
     def metadata(
         self, config: DatabaseJobConfig, context: BackupContext, client: Any
-    ) -> tuple[dict[str, Any], list[Any]]:
+    ) -> dict[str, Any]:
         facts = mysql.database_facts(client, config.database)
         if facts is None:
             names = ", ".join(mysql.list_databases(client)[:20]) or "none"
@@ -301,17 +308,23 @@ class MysqlKind(DatabaseKind):
                 "WARNING: these tables do not use InnoDB, so their copy is not part of the "
                 f"consistent snapshot: {', '.join(facts['non_transactional'])}."
             )
-        return facts, mysql.accounts(client, config.user, config.database)
+        return facts
 
     def dump(
-        self, config: DatabaseJobConfig, context: BackupContext, client: Any, sink: Sink
-    ) -> Contents:
+        self,
+        config: DatabaseJobConfig,
+        context: BackupContext,
+        client: Any,
+        facts: dict[str, Any],
+        sink: Sink,
+    ) -> tuple[Contents, list[Any]]:
+        accounts = mysql.accounts(client, config.user, config.database)
         counter = MysqlDumpCounter()
         tail = bytearray()
 
         def counted(chunk: bytes) -> None:
             counter.feed(chunk)
-            tail[:] = (bytes(tail) + chunk)[-256:]
+            tail[:] = (bytes(tail) + chunk[-256:])[-256:]  # never a copy of the whole chunk
             sink(chunk)
 
         programs = context.settings.programs
@@ -320,7 +333,7 @@ class MysqlKind(DatabaseKind):
         )
         if b"-- Dump completed" not in tail:
             raise DatabaseError("mysqldump's output ended early (no 'Dump completed' line)")
-        return counter.finish()
+        return counter.finish(), accounts
 
 
 class PostgresqlKind(DatabaseKind):
@@ -329,17 +342,20 @@ class PostgresqlKind(DatabaseKind):
 
     def metadata(
         self, config: DatabaseJobConfig, context: BackupContext, client: Any
-    ) -> tuple[dict[str, Any], list[Any]]:
+    ) -> dict[str, Any]:
         facts = postgresql.database_facts(client, config.database)
-        superuser = bool(facts.get("superuser"))
-        found = postgresql.roles(client, config.database, config.user, superuser=superuser)
-        if not superuser:
+        if not facts.get("superuser"):
             context.log("Roles are recorded without their password (not connected as a superuser).")
-        return facts, found
+        return facts
 
     def dump(
-        self, config: DatabaseJobConfig, context: BackupContext, client: Any, sink: Sink
-    ) -> Contents:
+        self,
+        config: DatabaseJobConfig,
+        context: BackupContext,
+        client: Any,
+        facts: dict[str, Any],
+        sink: Sink,
+    ) -> tuple[Contents, list[Any]]:
         head = bytearray()
 
         def checked(chunk: bytes) -> None:
@@ -347,16 +363,21 @@ class PostgresqlKind(DatabaseKind):
                 head.extend(chunk[:5])
             sink(chunk)
 
+        superuser = bool(facts.get("superuser"))
         with postgresql.exported_snapshot(client, config.database) as snapshot:
+            # Asked in the snapshot's own session while pg_dump runs: the row counts see exactly
+            # what pg_dump dumps, and the roles cost no extra psql start.
             snapshot.ask(postgresql.CONTENTS_SQL)
+            snapshot.ask(postgresql.roles_sql(config.user, superuser=superuser))
             args = client.dump_args(snapshot.name)
             programs = context.settings.programs
             _stream_tool(context, client, programs.pg_dump, args, checked, database=config.database)
             answer = snapshot.answer()
+            roles = postgresql.roles_from_answer(snapshot.answer())
         if bytes(head[:5]) != b"PGDMP":
             raise DatabaseError("pg_dump did not write a custom-format archive")
         tables = {str(name): int(rows) for name, rows in dict(answer["tables"]).items()}
-        return Contents(tables, [str(view) for view in answer["views"]])
+        return Contents(tables, [str(view) for view in answer["views"]]), roles
 
 
 def _write_metadata(
