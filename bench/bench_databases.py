@@ -210,8 +210,9 @@ def bench_engine(settings: Settings, config_path: Path, engine: str, runs: int) 
         pipe_s = statistics.median(through_pipe)
         cli_s = statistics.median(wall for wall, _ in cli)
         peak = max(rss for _, rss in cli) / 1024
+        raw_label = RAW_LABELS[engine, compression].replace("|", "\\|")  # inside a table
         rows.append(
-            f"| {engine} | {compression} | `{RAW_LABELS[engine, compression]}` {raw_s:.2f} s "
+            f"| {engine} | {compression} | `{raw_label}` {raw_s:.2f} s "
             f"| {pipe_s:.2f} s | **{kind_s:.2f} s ({kind_s / raw_s:.2f}x)** "
             f"| {cli_s:.2f} s ({cli_s / raw_s:.2f}x) | {peak:.0f} MiB |"
         )
@@ -240,7 +241,7 @@ def main() -> None:
         print(f"{args.rows} rows, median of {args.runs} runs, {os.cpu_count()} CPUs")
         print()
         print(
-            "| engine | compression | raw tool | uncompressed tool `| cat > file` | job kind (ratio) "
+            "| engine | compression | raw tool | uncompressed tool `\\| cat > file` | job kind (ratio) "
             "| `jobs run --wait` (ratio) | peak RSS of our process |"
         )
         print("|---|---|---:|---:|---:|---:|---:|")
