@@ -126,20 +126,7 @@ def run(
     child = _spawn(command, env, cwd, pass_fds, stdin=subprocess.DEVNULL)
     stdout = _LineSplitter("stdout", on_line, secrets, tail_lines)
     stderr = _LineSplitter("stderr", on_line, secrets, tail_lines)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        _pump(child, {"stdout": stdout, "stderr": stderr}, deadline)
-    except TimeoutError:
-        _stop(child)
-        raise ProcessTimeout(command, timeout or 0, tuple(stderr.tail)) from None
-    except BaseException:
-        _stop(child)
-        raise
-    finally:
-        for pipe in (child.stdout, child.stderr):
-            if pipe is not None:
-                pipe.close()
-    returncode = child.wait()
+    returncode = _pump_to_the_end(child, command, {"stdout": stdout, "stderr": stderr}, timeout)
     result = ProcessResult(command, returncode, tuple(stdout.tail), tuple(stderr.tail))
     if check and returncode != 0:
         raise ProcessError(command, returncode, result.stderr_tail)
@@ -182,19 +169,9 @@ def stream(
     if fcntl.fcntl(child.stdout.fileno(), fcntl.F_GETPIPE_SZ) < STREAM_PIPE_BYTES:
         gather_seconds = 0.0  # a small pipe would fill while we wait: read as data comes
     stderr = _LineSplitter("stderr", on_line, secrets, TAIL_LINES)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        _pump(child, {"stderr": stderr}, deadline, data_sink=sink, gather=gather_seconds)
-    except TimeoutError:
-        _stop(child)
-        raise ProcessTimeout(command, timeout or 0, tuple(stderr.tail)) from None
-    except BaseException:
-        _stop(child)
-        raise
-    finally:
-        for pipe in (child.stdout, child.stderr):
-            pipe.close()
-    returncode = child.wait()
+    returncode = _pump_to_the_end(
+        child, command, {"stderr": stderr}, timeout, data_sink=sink, gather=gather_seconds
+    )
     return ProcessResult(command, returncode, (), tuple(stderr.tail))
 
 
@@ -218,20 +195,35 @@ def write_into(
     command: Argv = tuple(str(part) for part in argv)
     child = _spawn(command, env, cwd, (), stdin=subprocess.DEVNULL, stdout=stdout_fd)
     stderr = _LineSplitter("stderr", on_line, (), TAIL_LINES)
+    returncode = _pump_to_the_end(child, command, {"stderr": stderr}, timeout, on_tick=on_tick)
+    return ProcessResult(command, returncode, (), tuple(stderr.tail))
+
+
+def _pump_to_the_end(
+    child: subprocess.Popen[bytes],
+    command: Argv,
+    splitters: dict[str, _LineSplitter],
+    timeout: float | None,
+    *,
+    data_sink: ChunkSink | None = None,
+    gather: float = 0.0,
+    on_tick: Callable[[], None] | None = None,
+) -> int:
+    """Read the child's output until it ends, then its exit code; stopped on a timeout or error."""
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        _pump(child, {"stderr": stderr}, deadline, on_tick=on_tick)
+        _pump(child, splitters, deadline, data_sink=data_sink, gather=gather, on_tick=on_tick)
     except TimeoutError:
         _stop(child)
-        raise ProcessTimeout(command, timeout or 0, tuple(stderr.tail)) from None
+        raise ProcessTimeout(command, timeout or 0, tuple(splitters["stderr"].tail)) from None
     except BaseException:
         _stop(child)
         raise
     finally:
-        if child.stderr is not None:
-            child.stderr.close()
-    returncode = child.wait()
-    return ProcessResult(command, returncode, (), tuple(stderr.tail))
+        for pipe in (child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
+    return child.wait()
 
 
 def _pump(

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
 
 from backupmanager import services
-from backupmanager.commands import run_inline
+from backupmanager.commands import run_inline, run_inline_command
 from backupmanager.db import Database
-from backupmanager.models import Run
+from backupmanager.models import Command, Run
 from backupmanager.restore.plan import RestoreOptions
 from backupmanager.settings import Settings
+
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
 
 
 def sha256_of(path: Path) -> str:
@@ -176,3 +182,21 @@ def restore_now(
     )
     run_inline_restore(db, settings, restore_id)
     return service.restore_status(db, restore_id, with_log=True)
+
+
+def csrf(client: FlaskClient, path: str = "/jobs/new") -> str:
+    """The CSRF token of the form on a dashboard page."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True))
+    assert match is not None
+    return match[1]
+
+
+def work_restore_commands(db: Database, settings: Settings) -> None:
+    """What the worker does with the queued restore commands (plans and restores)."""
+    with db.read() as session:
+        ids = session.scalars(
+            select(Command.id).where(Command.kind == "restore", Command.status == "queued")
+        ).all()
+    assert ids, "no restore command was queued"
+    for command_id in ids:
+        assert run_inline_command(db, settings, command_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from backupmanager.app import create_app
@@ -13,7 +12,7 @@ from backupmanager.commands import run_inline_command
 from backupmanager.db import Database
 from backupmanager.models import Command, Job
 from backupmanager.settings import Settings
-from tests.helpers import add_job, run_job_now
+from tests.helpers import add_job, csrf, run_job_now, work_restore_commands
 from tests.integration.db_support import (  # noqa: F401 (fixture)
     SampleDatabase,
     job_config,
@@ -23,12 +22,6 @@ from tests.integration.db_support import (  # noqa: F401 (fixture)
     table_checksums,
     unique,
 )
-
-
-def csrf(client: FlaskClient, path: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True))
-    assert match is not None
-    return match[1]
 
 
 def test_a_database_job_is_made_run_and_drilled_from_the_dashboard(
@@ -113,17 +106,6 @@ def test_a_database_archive_is_restored_under_a_new_name_from_the_dashboard(
     assert 'data-status="success"' in done, done
     assert table_checksums(sample_db.engine, new_name) == checksums
     assert table_checksums(sample_db.engine, sample_db.name) == checksums  # original untouched
-
-
-def work_restore_commands(db: Database, settings: Settings) -> None:
-    """What the worker does with queued restore commands (plans and restores)."""
-    with db.read() as session:
-        ids = session.scalars(
-            select(Command.id).where(Command.kind == "restore", Command.status == "queued")
-        ).all()
-    assert ids
-    for command_id in ids:
-        assert run_inline_command(db, settings, command_id)
 
 
 def databases_on(engine: str) -> list[str]:

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import update
 
 from backupmanager import appcache
@@ -17,19 +16,13 @@ from backupmanager.clock import system_clock
 from backupmanager.db import Database
 from backupmanager.models import Job, Run
 from backupmanager.settings import Settings
-from tests.helpers import add_job, run_job_now
+from tests.helpers import add_job, csrf, run_job_now
 
 
 @pytest.fixture
 def app(settings: Settings, db: Database) -> Flask:
     appcache.refresh(settings, system_clock())  # what the worker does at start-up
     return create_app(settings, dev_mode=True)
-
-
-def csrf(client: FlaskClient, path: str = "/jobs/new") -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).data.decode())
-    assert match is not None
-    return match[1]
 
 
 def test_the_live_fragment_polls_while_running_and_stops_at_the_end(

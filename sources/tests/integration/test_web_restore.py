@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from backupmanager.app import create_app
 from backupmanager.clock import system_clock
-from backupmanager.commands import run_inline_command
 from backupmanager.db import Database
-from backupmanager.models import Archive, Command, Restore
+from backupmanager.models import Archive, Restore
 from backupmanager.settings import Settings
-from tests.helpers import add_job, run_job_now
+from tests.helpers import add_job, csrf, run_job_now, work_restore_commands
 from tests.integration.custom_dir_support import (  # noqa: F401 (fixtures)
     cd_settings,
     systemctl_root,
@@ -43,22 +41,6 @@ def folder_archive(db: Database, settings: Settings, root: Path) -> str:
     return run.archive_name
 
 
-def csrf(client: FlaskClient, path: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).data.decode())
-    assert match is not None
-    return match[1]
-
-
-def work_the_queue(db: Database, settings: Settings) -> None:
-    """What the worker does with the queued restore commands."""
-    with db.read() as session:
-        ids = session.scalars(
-            select(Command.id).where(Command.kind == "restore", Command.status == "queued")
-        ).all()
-    for command_id in ids:
-        assert run_inline_command(db, settings, command_id)
-
-
 def test_plan_first_then_restore_to_another_folder(
     app: Flask, db: Database, cd_settings: Settings, tmp_path: Path
 ) -> None:
@@ -81,7 +63,7 @@ def test_plan_first_then_restore_to_another_folder(
     assert f'hx-get="/restores/{plan_id}/plan"' in waiting  # polls until the worker wrote it
     assert not target.exists()
 
-    work_the_queue(db, cd_settings)
+    work_restore_commands(db, cd_settings)
     plan = client.get(f"/restores/{plan_id}/plan").data.decode()
     assert "hx-trigger" not in plan
     assert str(target / str(root)[1:]) in plan  # where each path goes
@@ -99,7 +81,7 @@ def test_plan_first_then_restore_to_another_folder(
     queued = client.get(status_url).data.decode()
     assert f'hx-get="/restores/{restore_id}/live"' in queued
 
-    work_the_queue(db, cd_settings)
+    work_restore_commands(db, cd_settings)
     done = client.get(f"/restores/{restore_id}/live").data.decode()
     assert "hx-trigger" not in done
     assert 'data-status="success"' in done
@@ -143,7 +125,7 @@ def test_files_in_the_way_are_refused_in_the_plan_until_overwrite_is_ticked(
     client = app.test_client()
     form_page = f"/archives/{archive}/restore"
     asked = client.post(form_page, data={"csrf_token": csrf(client, form_page)})
-    work_the_queue(db, cd_settings)
+    work_restore_commands(db, cd_settings)
     page = client.get(asked.headers["Location"]).data.decode()
     assert 'id="plan-refusal"' in page and "--overwrite" in page
     assert 'id="restore-now"' not in page
