@@ -310,9 +310,10 @@ def start_writeback(fd: int, start: int, end: int) -> None:
 
     POSIX_FADV_DONTNEED starts the writeback of dirty pages and frees the pages already on disk,
     so the final fsync finds little left to do and a big backup does not push everything else
-    out of the page cache.
+    out of the page cache. Only a hint: a filesystem that refuses it costs speed, not the backup.
     """
-    os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
+    with contextlib.suppress(OSError):
+        os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
 
 
 class _Follower:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -88,3 +90,21 @@ def test_nothing_is_appended_after_the_end(tmp_path: Path) -> None:
         writer.mark_ended()
         with pytest.raises(ArchiveWriteError):
             writer.append_output_of(lambda fd: None)
+
+
+def test_a_filesystem_refusing_the_writeback_hint_costs_nothing_but_speed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: object) -> None:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(archive_writer, "WRITEBACK_EVERY", 4096)
+    monkeypatch.setattr(os, "posix_fadvise", refuse)  # as some network filesystems answer
+    with ArchiveWriter(tmp_path, "partial") as writer:
+        writer.add_info_json(b"{}", mtime=0)
+        writer.add_bytes("ours", b"o" * 20_000, mtime=0)
+        writer.append_output_of(
+            lambda fd: process.write_into((sys.executable, "-c", SLOW_WRITER), stdout_fd=fd)
+        )
+        written = writer.finish()
+    assert written.sha256 == file_sha256(tmp_path / "partial.tar")
