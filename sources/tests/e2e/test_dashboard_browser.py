@@ -124,6 +124,14 @@ def test_create_run_watch_find_and_delete(server: DevServer, shots: Path) -> Non
         page.goto(server.url + "/")
         expect(page.locator("#dev-banner")).to_be_visible()
         expect(page.locator("tr.job-row", has_text="WordPress nightly")).to_be_visible()
+
+        # A dashboard left open follows a run started elsewhere to its end, without a reload.
+        other = context.new_page()  # type: ignore[attr-defined]
+        other.goto(job_url)
+        third_archive = _run_and_wait(other)
+        other.close()
+        row_archive = page.locator("tr.job-row", has_text="WordPress nightly")
+        expect(row_archive).to_contain_text(third_archive, timeout=30_000)
         page.screenshot(path=str(shots / "dashboard-desktop.png"), full_page=True)
         page.goto(server.url + "/jobs/new")
         page.wait_for_selector("#cron-words")

@@ -1,5 +1,6 @@
-"""Dashboard pages through the Flask app on a real database: live run fragment, form errors next
-to their field, retention preview, French, failed and overdue jobs in red."""
+"""Dashboard pages through the Flask app on a real database: live run fragment, the dashboard
+refreshing itself, form errors next to their field, retention preview, French, failed and
+overdue jobs in red."""
 
 from __future__ import annotations
 
@@ -48,6 +49,33 @@ def test_the_live_fragment_polls_while_running_and_stops_at_the_end(
     done = app.test_client().get(f"/runs/{run_id}/live").data.decode()
     assert "hx-trigger" not in done and "<progress" not in done
     assert "yunohost said no" in done
+
+
+def test_the_dashboard_refreshes_itself_fast_while_a_run_is_active(
+    app: Flask, db: Database, settings: Settings
+) -> None:
+    job_id = add_job(db, settings)
+    client = app.test_client()
+    page = client.get("/").data.decode()
+    assert page.count('id="dashboard-live"') == 1 and "<html" in page
+    assert 'hx-get="/dashboard/live"' in page and 'hx-trigger="every 10s"' in page
+    with db.write() as session:
+        session.add(Run(job_id=job_id, status="running", phase="writing the archive"))
+    live = client.get("/dashboard/live").data.decode()
+    assert "<html" not in live  # the part htmx swaps in, without the page around it
+    assert 'data-active="yes"' in live and 'hx-trigger="every 2s"' in live
+    assert 'data-status="running"' in live
+    with db.write() as session:
+        session.execute(
+            update(Run)
+            .where(Run.job_id == job_id)
+            .values(status="success", finished_at=system_clock())
+        )
+    calm = client.get("/dashboard/live").data.decode()
+    assert 'data-active="no"' in calm and 'hx-trigger="every 10s"' in calm
+    assert 'data-status="success"' in calm
+    french = client.get("/dashboard/live", headers={"Accept-Language": "fr"}).data.decode()
+    assert "Tâches de sauvegarde" in french
 
 
 def test_refused_input_is_shown_next_to_its_field_and_nothing_is_saved(

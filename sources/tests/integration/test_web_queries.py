@@ -19,6 +19,7 @@ from tests.helpers import seed_history
 
 PAGES = (
     "/",
+    "/dashboard/live",
     "/jobs/{job}",
     "/jobs/{job}?page=3",
     "/runs/{run}",
