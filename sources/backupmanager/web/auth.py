@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, abort, g, render_template, request, session
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from backupmanager.settings import Settings
@@ -157,7 +158,16 @@ def _secret_key(settings: Settings) -> bytes:
     return key
 
 
+class _SessionUnderAppPath(SecureCookieSessionInterface):
+    """The session cookie belongs to the path the app is served under (X-Forwarded-Prefix, see
+    web/proxy.py), not to the whole domain: two instances on one domain keep their own."""
+
+    def get_cookie_path(self, app: Flask) -> str:
+        return request.script_root or "/"
+
+
 def init_app(app: Flask, settings: Settings, *, dev_mode: bool) -> None:
+    app.session_interface = _SessionUnderAppPath()
     app.config.update(
         SECRET_KEY=_secret_key(settings),
         SESSION_COOKIE_NAME="backupmanager_session",

@@ -183,6 +183,15 @@ def test_links_follow_the_path_nginx_serves_the_app_under(app: Flask) -> None:
     assert 'href="/static/app.css"' in page
 
 
+def test_the_session_cookie_stays_under_the_apps_path(app: Flask) -> None:
+    """Two instances on one domain (/backup-a, /backup-b) must not share their session."""
+    under_path = app.test_client().get("/jobs/new", headers={"X-Forwarded-Prefix": "/backup-a"})
+    cookie = under_path.headers["Set-Cookie"]
+    assert cookie.startswith("backupmanager_session=") and "Path=/backup-a" in cookie
+    at_root = app.test_client().get("/jobs/new")
+    assert "Path=/;" in at_root.headers["Set-Cookie"] + ";"
+
+
 def test_refused_input_is_explained_in_french_too(app: Flask) -> None:
     client = app.test_client()
     headers = {"Accept-Language": "fr"}
