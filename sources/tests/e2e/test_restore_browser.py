@@ -21,11 +21,12 @@ from backupmanager.db import Database
 from backupmanager.models import WorkerState
 from backupmanager.settings import Settings
 from tests.e2e.browser import CHROMIUM, chromium, free_port
+from tests.helpers import work_restore_commands
 from tests.integration.custom_dir_support import (  # noqa: F401 (fixtures)
     cd_settings,
     systemctl_root,
 )
-from tests.integration.test_web_restore import folder_archive, work_the_queue
+from tests.integration.test_web_restore import folder_archive
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="chromium is missing: run ./tools/bootstrap.sh"
@@ -50,7 +51,7 @@ def served(cd_settings: Settings, db: Database) -> Iterator[str]:
 def _worker_until(page: Any, db: Database, settings: Settings, selector: str) -> None:
     """Do the worker's part while the page polls, until the selector shows up."""
     for _attempt in range(60):
-        work_the_queue(db, settings)
+        work_restore_commands(db, settings)
         if page.locator(selector).count():
             return
         page.wait_for_timeout(500)
