@@ -186,4 +186,5 @@ __all__ = [
     "plan_restore",
     "queue_restore",
     "restore_status",
+    "restore_view",
 ]

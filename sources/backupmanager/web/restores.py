@@ -8,11 +8,12 @@ from typing import Any
 
 from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from backupmanager import services
 from backupmanager.clock import system_clock
 from backupmanager.databases.reader import DATABASE_TYPES
-from backupmanager.models import RESTORE_QUEUED, RESTORE_RUNNING, Archive
+from backupmanager.models import RESTORE_QUEUED, RESTORE_RUNNING, Archive, Restore
 from backupmanager.restore.execute import RESTORABLE_TYPES
 from backupmanager.restore.service import (
     RestoreInputError,
@@ -20,12 +21,14 @@ from backupmanager.restore.service import (
     RestoreRefused,
     queue_restore,
     restore_status,
+    restore_view,
 )
 from backupmanager.web import i18n, state
 from backupmanager.web.auth import protected_blueprint
 
 bp = protected_blueprint("restores", __name__)
 LIVE_LOG_CHARS = 64_000
+RESTORES_SHOWN = 100  # the restores page lists the newest ones; each has its own page
 # Where a refusal of the service layer goes on the form: its message names the option.
 FIELD_OF_MESSAGE = (
     ("--database", "database"),
@@ -169,6 +172,19 @@ def start(name: str) -> Any:
         arguments: dict[str, Any] = {"name": archive.name, "plan": restore_id, **form.query()}
         return redirect(url_for("restores.start", **arguments))
     return redirect(url_for("restores.show", restore_id=restore_id))
+
+
+@bp.get("/restores")
+def index() -> str:
+    """The newest restores and restore drills, wherever they were started (here, CLI, API, cron)."""
+    with state().db.read() as session:
+        rows = session.scalars(
+            select(Restore).order_by(Restore.id.desc()).limit(RESTORES_SHOWN)
+        ).all()
+        restores = [restore_view(row) for row in rows]
+    return render_template(
+        "restores.html", restores=restores, now=system_clock(), shown=RESTORES_SHOWN
+    )
 
 
 @bp.get("/restores/<int:restore_id>/plan")

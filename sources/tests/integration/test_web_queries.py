@@ -25,6 +25,7 @@ PAGES = (
     "/runs/{run}",
     "/archives",
     "/archives?job={job}",
+    "/restores",
 )
 
 

@@ -92,6 +92,23 @@ def test_plan_first_then_restore_to_another_folder(
         restore = session.get(Restore, restore_id)
         assert restore is not None and restore.requested_by.startswith("web:")
 
+    # The restores page lists it, with where it went, linked to its own page.
+    listing = client.get("/restores").data.decode()
+    row = re.search(
+        rf'<tr class="restore-row" data-restore-id="{restore_id}">(.*?)</tr>', listing, re.S
+    )
+    assert row is not None
+    assert f'href="/restores/{restore_id}"' in row[1] and 'data-status="success"' in row[1]
+    assert archive in row[1] and str(target) in row[1]
+
+
+def test_the_restores_page_says_when_there_is_none_yet(app: Flask) -> None:
+    client = app.test_client()
+    page = client.get("/restores").data.decode()
+    assert 'id="no-restores"' in page and 'href="/restores"' in page  # in the menu too
+    french = client.get("/restores", headers={"Accept-Language": "fr"}).data.decode()
+    assert "Aucune restauration" in french
+
 
 def test_a_database_option_on_a_folder_archive_is_refused_next_to_its_field(
     app: Flask, db: Database, cd_settings: Settings, tmp_path: Path
