@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT / "sources"))
 
 from sqlalchemy import text  # noqa: E402
 
-from backupmanager.api.tokens import create_token, token_matches  # noqa: E402
 from backupmanager.clock import system_clock  # noqa: E402
 from backupmanager.db import Database, upgrade_schema  # noqa: E402
 from backupmanager.settings import load_settings  # noqa: E402
+from backupmanager.tokens import create_token, token_matches  # noqa: E402
 
 BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
 HEADER = "X-BackupManager-Key"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from backupmanager.api import tokens as token_service
+from backupmanager import tokens as token_service
 from backupmanager.cli import Context, emit, main, pass_context
 from backupmanager.clock import system_clock
 

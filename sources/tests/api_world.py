@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from backupmanager.api import tokens
+from backupmanager import tokens
 from backupmanager.app import create_app
 from backupmanager.clock import system_clock
 from backupmanager.db import Database

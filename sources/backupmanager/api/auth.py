@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from backupmanager.api.changes import ChangeWatch
-from backupmanager.api.tokens import TOKEN_PATTERN, token_matches
 from backupmanager.db import Database
 from backupmanager.models import ApiToken
+from backupmanager.tokens import TOKEN_PATTERN, token_matches
 
 HEADER = "X-BackupManager-Key"
 # Recording every use would be a write per request: once a minute per token is enough to see

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from backupmanager.api import EXTENSION, ApiState, tokens
+from backupmanager import tokens
+from backupmanager.api import EXTENSION, ApiState
 from backupmanager.api.auth import FailureLimiter, client_address
 from backupmanager.clock import system_clock
 from backupmanager.db import Database

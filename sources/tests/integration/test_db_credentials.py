@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from backupmanager.api import tokens
+from backupmanager import tokens
 from backupmanager.app import create_app
 from backupmanager.clock import system_clock
 from backupmanager.db import Database
