@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -67,6 +68,10 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(data_dir: Path, bind: str, *, config_path: Path | None = None) -> None:
     from werkzeug.serving import make_server
 
@@ -94,6 +99,10 @@ def serve(data_dir: Path, bind: str, *, config_path: Path | None = None) -> None
         f"data in {data_dir}; Ctrl+C to stop)",
         flush=True,
     )
+    # Ctrl+C and `kill` both stop it cleanly, even when started from a script that ignores
+    # SIGINT for its background jobs (a non-interactive shell's `&` does).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
