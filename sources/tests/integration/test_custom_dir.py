@@ -263,3 +263,21 @@ def test_a_killed_backup_leaves_no_archive_under_a_final_name(
         log_text = session.get(Run, dead[0]).log_text  # type: ignore[union-attr]
     assert "starting them again" in log_text and "Started app.service again" in log_text
     assert restart_services_of_dead_runs(db, cd_settings) == {}  # once
+
+
+def test_the_run_reports_the_bytes_written_against_the_trees_size(
+    db: Database, cd_settings: Settings, systemctl_root: Path, tmp_path: Path
+) -> None:
+    """What the run page's progress bar shows: bytes of the archive written, of about the tree's."""
+    root = tmp_path / "srv" / "data"
+    root.mkdir(parents=True)
+    (root / "a.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    (root / "b.txt").write_text("b" * 1000)
+    job_id = add_job(
+        db, cd_settings, name="data", type="custom_dir", config={"source_path": str(root)}
+    )
+    run = run_job_now(db, cd_settings, job_id)
+    assert run.status == "success", run.log_text
+    assert run.estimated_bytes == 3 * 1024 * 1024 + 1000  # the walk's total
+    assert run.progress_bytes == run.size_bytes  # every byte of the archive, tar's included
+    assert run.size_bytes is not None and run.size_bytes > run.estimated_bytes
