@@ -134,7 +134,8 @@ class ArchiveWriter:
         # O_EXCL: a partial name is unique per run; finding one means something is wrong.
         self._fd = os.open(self.tar_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         # Hashing and writing each get a thread (hashlib and os.write release the GIL), so the
-        # caller can go on reading tar's output meanwhile.
+        # caller can go on reading a dump tool's output meanwhile (tar writes into the file
+        # itself: append_output_of).
         self._to_hash: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
         self._to_write: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
         self._error: OSError | None = None
