@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -281,3 +282,37 @@ def test_the_run_reports_the_bytes_written_against_the_trees_size(
     assert run.estimated_bytes == 3 * 1024 * 1024 + 1000  # the walk's total
     assert run.progress_bytes == run.size_bytes  # every byte of the archive, tar's included
     assert run.size_bytes is not None and run.size_bytes > run.estimated_bytes
+
+
+def test_a_file_changing_while_read_keeps_the_archive_and_says_so(
+    db: Database, cd_settings: Settings, systemctl_root: Path, tmp_path: Path
+) -> None:
+    """GNU tar's exit code 1 ("file changed as we read it"): the archive is whole, the log warns."""
+    root = tmp_path / "srv" / "busy"
+    root.mkdir(parents=True)
+    growing = root / "growing.log"
+    growing.write_bytes(os.urandom(32 * 1024 * 1024))
+    stop = threading.Event()
+
+    def keep_appending() -> None:  # a service writing its log during the backup
+        with growing.open("ab", buffering=0) as handle:
+            while not stop.is_set():
+                handle.write(b"x")
+                time.sleep(0.001)
+
+    writer = threading.Thread(target=keep_appending)
+    writer.start()
+    try:
+        job_id = add_job(
+            db, cd_settings, name="busy", type="custom_dir", config={"source_path": str(root)}
+        )
+        run = run_job_now(db, cd_settings, job_id)
+    finally:
+        stop.set()
+        writer.join()
+    assert run.status == "success", run.log_text
+    assert "file changed as we read it" in run.log_text
+    assert "WARNING: some files changed while they were read" in run.log_text
+    tar_path = cd_settings.archives_dir / f"{run.archive_name}.tar"
+    assert f"data/custom{growing}" in members(tar_path)
+    assert sha256_of(tar_path) == run.sha256
