@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable
@@ -22,6 +24,9 @@ from backupmanager.settings import Settings
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
+
+# The installed `backupmanager` command of this environment, for tests that run it as an admin.
+BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
 
 
 def sha256_of(path: Path) -> str:
@@ -199,3 +204,12 @@ def work_restore_commands(db: Database, settings: Settings) -> None:
         ).all()
     for command_id in ids:
         assert run_inline_command(db, settings, command_id)
+
+
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`backupmanager ARGS` in its own process, as an admin types it; output captured as text."""
+    return subprocess.run(
+        [str(BACKUPMANAGER), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )

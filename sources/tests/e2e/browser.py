@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -15,10 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import wait_for
+from tests.helpers import BACKUPMANAGER, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
-BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
 # Never `playwright install`: the browser is Debian's (tools/bootstrap.sh installs it).
 CHROMIUM_ARGS = [
     "--headless",
@@ -56,8 +54,9 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def dev_server(tmp_path: Path) -> Iterator[DevServer]:
-    """`backupmanager dev` as a person runs it, on a free port, stopped with Ctrl+C at the end."""
+def dev_server(tmp_path: Path, *, stop_within: float = 60) -> Iterator[DevServer]:
+    """`backupmanager dev` as a person runs it, on a free port, stopped with Ctrl+C at the end
+    (which must take less than `stop_within` seconds)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKUPMANAGER_", "YNH_SIM_"))}
     port = free_port()
     data_dir = tmp_path / "dev"
@@ -76,7 +75,7 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
             yield DevServer(url, data_dir, log_path)
         finally:
             process.send_signal(signal.SIGINT)
-            process.wait(timeout=60)
+            process.wait(timeout=stop_within)
 
 
 @contextmanager

@@ -6,9 +6,7 @@ import json
 import logging
 import re
 import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -21,8 +19,8 @@ from backupmanager.db import Database
 from backupmanager.models import ApiToken
 from backupmanager.settings import Settings
 from tests.api_world import World, make_world
+from tests.helpers import BACKUPMANAGER, run_cli
 
-BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
 WRONG = "0" * 64  # well formed, matches no token
 SAMPLE_ARGUMENTS = {"job_id": "1", "run_id": "1", "command_id": "1", "name": "jerry_x_20260101"}
 
@@ -189,21 +187,15 @@ def test_last_use_is_recorded_at_most_once_a_minute(world: World) -> None:
     assert last_used() != earlier
 
 
-def run_cli(cli_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BACKUPMANAGER), *args], env=cli_env, capture_output=True, text=True, timeout=60
-    )
-
-
 def test_tokens_cli_creates_once_lists_and_revokes(
     db: Database, settings: Settings, cli_env: dict[str, str]
 ) -> None:
-    created = run_cli(cli_env, "tokens", "create", "ci", "--json")
+    created = run_cli(cli_env, "tokens", "create", "ci", "--json", timeout=60)
     assert created.returncode == 0, created.stderr
     answer = json.loads(created.stdout)
     token = answer["token"]
     assert answer["name"] == "ci" and re.fullmatch(r"[0-9a-f]{64}", token)
-    human = run_cli(cli_env, "tokens", "create", "grafana", "--read-only")
+    human = run_cli(cli_env, "tokens", "create", "grafana", "--read-only", timeout=60)
     assert human.returncode == 0
     assert re.fullmatch(r"[0-9a-f]{64}\n", human.stdout)  # alone on stdout, for $(…)
     assert "cannot be shown again" in human.stderr
@@ -211,7 +203,7 @@ def test_tokens_cli_creates_once_lists_and_revokes(
         row = session.scalar(select(ApiToken).where(ApiToken.name == "ci"))
         assert row is not None and row.token_hash.startswith("$2b$12$")  # bcrypt, default cost
     assert token.encode() not in settings.database_path.read_bytes()  # only the hash is stored
-    listed = run_cli(cli_env, "tokens", "list", "--json")
+    listed = run_cli(cli_env, "tokens", "list", "--json", timeout=60)
     rows = json.loads(listed.stdout)
     assert [(row["name"], row["scope"], row["active"]) for row in rows] == [
         ("ci", "full", True),
@@ -219,12 +211,12 @@ def test_tokens_cli_creates_once_lists_and_revokes(
     ]
     assert all(set(row) & {"token", "token_hash"} == set() for row in rows)
     assert token not in listed.stdout and "$2b$" not in listed.stdout
-    again = run_cli(cli_env, "tokens", "create", "ci")
+    again = run_cli(cli_env, "tokens", "create", "ci", timeout=60)
     assert again.returncode == 2 and "already called 'ci'" in again.stderr
-    bad = run_cli(cli_env, "tokens", "create", "../x")
+    bad = run_cli(cli_env, "tokens", "create", "../x", timeout=60)
     assert bad.returncode == 2 and "not a valid token name" in bad.stderr
-    revoked = run_cli(cli_env, "tokens", "revoke", "ci", "--json")
+    revoked = run_cli(cli_env, "tokens", "revoke", "ci", "--json", timeout=60)
     assert revoked.returncode == 0 and json.loads(revoked.stdout)["active"] is False
-    assert run_cli(cli_env, "tokens", "revoke", "nope").returncode == 2
-    active = json.loads(run_cli(cli_env, "tokens", "list", "--active", "--json").stdout)
+    assert run_cli(cli_env, "tokens", "revoke", "nope", timeout=60).returncode == 2
+    active = json.loads(run_cli(cli_env, "tokens", "list", "--active", "--json", timeout=60).stdout)
     assert [row["name"] for row in active] == ["grafana"]

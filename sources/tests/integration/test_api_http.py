@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,9 +17,7 @@ import pytest
 from backupmanager.db import Database
 from backupmanager.settings import Settings
 from tests.api_world import HEADER
-from tests.helpers import add_job, wait_for
-
-BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
+from tests.helpers import BACKUPMANAGER, add_job, wait_for
 
 
 def free_port() -> int:

@@ -5,23 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import set_behaviour, wait_for
-
-BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BACKUPMANAGER), *args], env=env, capture_output=True, text=True, timeout=120
-    )
+from tests.helpers import BACKUPMANAGER, run_cli, set_behaviour, wait_for
 
 
 def cli_json(env: dict[str, str], *args: str) -> Any:
-    result = cli(env, *args, "--json")
+    result = run_cli(env, *args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -47,8 +38,8 @@ def add_job(env: dict[str, str], *extra: str) -> int:
 
 
 def test_jobs_lifecycle(cli_env: dict[str, str], sim_root: Path) -> None:
-    assert cli(cli_env, "db", "upgrade").returncode == 0
-    assert cli(cli_env, "db", "upgrade").returncode == 0  # idempotent
+    assert run_cli(cli_env, "db", "upgrade").returncode == 0
+    assert run_cli(cli_env, "db", "upgrade").returncode == 0  # idempotent
     job_id = add_job(cli_env)
     shown = cli_json(cli_env, "jobs", "show", str(job_id))
     assert shown["schedule"] == "At 03:00, only on Monday"
@@ -66,15 +57,15 @@ def test_jobs_lifecycle(cli_env: dict[str, str], sim_root: Path) -> None:
 
 
 def test_bad_input_exits_2_with_a_clear_message(cli_env: dict[str, str], sim_root: Path) -> None:
-    cli(cli_env, "db", "upgrade")
+    run_cli(cli_env, "db", "upgrade")
     base = ["jobs", "add", "--name", "x", "--type", "ynh_app", "--retention", "count:3"]
-    bad_cron = cli(cli_env, *base, "--config", '{"app_id": "nextcloud"}', "--cron", "0 3 * *")
+    bad_cron = run_cli(cli_env, *base, "--config", '{"app_id": "nextcloud"}', "--cron", "0 3 * *")
     assert bad_cron.returncode == 2 and "cron: '0 3 * *' has 4 fields" in bad_cron.stderr
-    unknown_app = cli(cli_env, *base, "--config", '{"app_id": "ghost"}', "--cron", "0 3 * * *")
+    unknown_app = run_cli(cli_env, *base, "--config", '{"app_id": "ghost"}', "--cron", "0 3 * * *")
     assert unknown_app.returncode == 2 and "'ghost' is not an installed app" in unknown_app.stderr
-    bad_json = cli(cli_env, *base, "--config", "{app_id: nextcloud}", "--cron", "0 3 * * *")
+    bad_json = run_cli(cli_env, *base, "--config", "{app_id: nextcloud}", "--cron", "0 3 * * *")
     assert bad_json.returncode == 2 and "--config is not valid JSON" in bad_json.stderr
-    bad_retention = cli(
+    bad_retention = run_cli(
         cli_env,
         *base[:-2],
         "--retention",
@@ -85,17 +76,17 @@ def test_bad_input_exits_2_with_a_clear_message(cli_env: dict[str, str], sim_roo
         "0 3 * * *",
     )
     assert bad_retention.returncode == 2 and "retention" in bad_retention.stderr
-    unknown_job = cli(cli_env, "jobs", "show", "42")
+    unknown_job = run_cli(cli_env, "jobs", "show", "42")
     assert unknown_job.returncode == 2 and "there is no job 42" in unknown_job.stderr
-    bad_name = cli(cli_env, "archives", "info", "../../etc/passwd")
+    bad_name = run_cli(cli_env, "archives", "info", "../../etc/passwd")
     assert bad_name.returncode == 2 and "not a valid archive name" in bad_name.stderr
     assert cli_json(cli_env, "jobs", "list") == []  # nothing was created by any of these
-    usage = cli(cli_env, "jobs", "frobnicate")
+    usage = run_cli(cli_env, "jobs", "frobnicate")
     assert usage.returncode == 2
 
 
 def test_run_wait_without_worker_runs_in_process(cli_env: dict[str, str], sim_root: Path) -> None:
-    cli(cli_env, "db", "upgrade")
+    run_cli(cli_env, "db", "upgrade")
     job_id = add_job(cli_env)
     run = cli_json(cli_env, "jobs", "run", str(job_id), "--wait")
     assert run["status"] == "success"
@@ -126,22 +117,22 @@ def test_run_wait_without_worker_runs_in_process(cli_env: dict[str, str], sim_ro
     shown = cli_json(cli_env, "runs", "show", str(run["id"]))
     assert "Archive saved as" in shown["log"]
     assert [r["id"] for r in cli_json(cli_env, "runs", "list", "--job", str(job_id))] == [run["id"]]
-    human = cli(cli_env, "jobs", "run", str(job_id), "--wait")
+    human = run_cli(cli_env, "jobs", "run", str(job_id), "--wait")
     assert human.returncode == 0 and "Run 2: success" in human.stdout
     assert "yunohost backup create" in human.stderr  # the log is streamed
 
 
 def test_failed_run_exits_1(cli_env: dict[str, str], sim_root: Path) -> None:
-    cli(cli_env, "db", "upgrade")
+    run_cli(cli_env, "db", "upgrade")
     job_id = add_job(cli_env)
     set_behaviour(sim_root, results={"nextcloud": "Error"})
-    result = cli(cli_env, "jobs", "run", str(job_id), "--wait", "--json")
+    result = run_cli(cli_env, "jobs", "run", str(job_id), "--wait", "--json")
     assert result.returncode == 1
     assert json.loads(result.stdout)["status"] == "error"
 
 
 def test_retention_preview_then_apply(cli_env: dict[str, str], sim_root: Path) -> None:
-    cli(cli_env, "db", "upgrade")
+    run_cli(cli_env, "db", "upgrade")
     job_id = add_job(cli_env)
     runs = [cli_json(cli_env, "jobs", "run", str(job_id), "--wait") for _ in range(2)]
     cli_json(cli_env, "jobs", "edit", str(job_id), "--retention", "count:1")
@@ -157,7 +148,7 @@ def test_retention_preview_then_apply(cli_env: dict[str, str], sim_root: Path) -
 def test_run_goes_through_a_running_worker(
     cli_env: dict[str, str], sim_root: Path, tmp_path: Path
 ) -> None:
-    cli(cli_env, "db", "upgrade")
+    run_cli(cli_env, "db", "upgrade")
     job_id = add_job(cli_env)
     worker = subprocess.Popen(
         [str(BACKUPMANAGER), "worker"],
@@ -167,7 +158,7 @@ def test_run_goes_through_a_running_worker(
     )
     try:
         wait_for(lambda: _worker_alive(cli_env), what="the worker to start")
-        result = cli(cli_env, "jobs", "run", str(job_id), "--wait")
+        result = run_cli(cli_env, "jobs", "run", str(job_id), "--wait")
         assert result.returncode == 0, result.stderr
         assert "No worker is running" not in result.stderr
         assert _run_pid(cli_env, 1) == worker.pid  # the worker ran it, not the CLI

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -24,7 +23,15 @@ from backupmanager.runner import restart_services_of_dead_runs
 from backupmanager.settings import Settings
 from backupmanager.tree import TreeWalker, parse_excludes
 from backupmanager.worker import recover_dead_runs
-from tests.helpers import add_job, member_bytes, members, run_job_now, sha256_of, wait_for
+from tests.helpers import (
+    BACKUPMANAGER,
+    add_job,
+    member_bytes,
+    members,
+    run_job_now,
+    sha256_of,
+    wait_for,
+)
 from tests.integration.custom_dir_support import (  # noqa: F401 (fixtures)
     cd_settings,
     set_units,
@@ -33,8 +40,6 @@ from tests.integration.custom_dir_support import (  # noqa: F401 (fixtures)
     units_state,
     write_cli_config,
 )
-
-BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
 
 
 def small_tree(root: Path) -> None:

@@ -8,10 +8,8 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +22,7 @@ from backupmanager.db import Database
 from backupmanager.models import Command, Job, Restore, Run
 from backupmanager.secret_store import SecretStore
 from backupmanager.settings import Settings
+from tests.helpers import BACKUPMANAGER
 from tests.integration.db_support import (
     SKIP_REASON,
     drop_database,
@@ -31,8 +30,6 @@ from tests.integration.db_support import (
     pg_admin,
     unique,
 )
-
-BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
 
 
 @dataclass

@@ -6,8 +6,6 @@ import hashlib
 import io
 import json
 import re
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,10 +22,8 @@ from backupmanager.db import Database
 from backupmanager.models import Archive, Command
 from backupmanager.restore.plan import RestoreOptions
 from backupmanager.settings import Settings
-from tests.helpers import add_job, restore_now, run_job_now
+from tests.helpers import add_job, restore_now, run_cli, run_job_now
 from tests.integration.db_support import SKIP_REASON, login_works, pg_admin, unique
-
-BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
 
 
 @dataclass
@@ -177,14 +173,7 @@ def test_the_cli_and_dashboard_plans_list_the_memberships(
         f"{setup.readers} to {setup.app}, {setup.writers} to {setup.app} with admin option, "
         f"{setup.base} to {setup.writers}"
     )
-    shown = subprocess.run(
-        [str(BACKUPMANAGER), "restore", archive, "--plan"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    shown = run_cli(cli_env, "restore", archive, "--plan", timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert expected in shown.stdout
 

@@ -7,7 +7,6 @@ import io
 import json
 import pwd
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from backupmanager.restore import service
 from backupmanager.restore.plan import RestoreOptions
 from backupmanager.settings import Settings
 from backupmanager.worker import recover_dead_restores
-from tests.helpers import add_job, restore_now, run_job_now
+from tests.helpers import add_job, restore_now, run_cli, run_job_now
 from tests.integration.custom_dir_support import (  # noqa: F401 (fixtures)
     UNIT_FILE,
     cd_settings,
@@ -37,8 +36,6 @@ from tests.integration.custom_dir_support import (  # noqa: F401 (fixtures)
     units_state,
     write_cli_config,
 )
-
-BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
 
 
 def hermes_config(root: Path, user: str, marker: Path) -> dict[str, Any]:
@@ -91,13 +88,7 @@ def test_round_trip_restores_tree_user_service_and_commands(
     delete_user(system_user)
     set_units(systemctl_root)  # a fresh server: the unit is unknown
     env = write_cli_config(cd_settings, tmp_path / "cli.toml")
-    done = subprocess.run(
-        [str(BACKUPMANAGER), "restore", archive, "--yes", "--wait", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_cli(env, "restore", archive, "--yes", "--wait", "--json", timeout=120)
     assert done.returncode == 0, done.stderr + done.stdout
     status = json.loads(done.stdout)
     assert status["status"] == "success"
@@ -266,13 +257,7 @@ def test_cli_refuses_database_option_for_a_folder_archive(
     simple_tree(root)
     archive = back_up(db, cd_settings, {"source_path": str(root)})
     env = write_cli_config(cd_settings, tmp_path / "cli.toml")
-    done = subprocess.run(
-        [str(BACKUPMANAGER), "restore", archive, "--database", "other", "--yes"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(env, "restore", archive, "--database", "other", "--yes", timeout=60)
     assert done.returncode == 2
     assert "--database only applies to MySQL / PostgreSQL archives" in done.stderr
 
@@ -285,13 +270,7 @@ def test_cli_plan_changes_nothing(
     archive = back_up(db, cd_settings, {"source_path": str(root)})
     remove_tree(root)
     env = write_cli_config(cd_settings, tmp_path / "cli.toml")
-    done = subprocess.run(
-        [str(BACKUPMANAGER), "restore", archive, "--plan"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(env, "restore", archive, "--plan", timeout=60)
     assert done.returncode == 0, done.stderr
     assert f"Restore plan for {archive}" in done.stdout
     assert "files: restore 4 entries" in done.stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tarfile
 from datetime import timedelta
 from pathlib import Path
@@ -18,9 +17,7 @@ from backupmanager.db import Database
 from backupmanager.models import Archive, Job, Run
 from backupmanager.settings import Settings
 from backupmanager.worker import Worker, WorkerAlreadyRunning, catch_up_missed_slots
-from tests.helpers import add_job, set_behaviour, wait_for
-
-BACKUPMANAGER = Path(sys.executable).parent / "backupmanager"
+from tests.helpers import BACKUPMANAGER, add_job, set_behaviour, wait_for
 
 
 def start_worker(cli_env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
