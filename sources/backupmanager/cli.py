@@ -23,9 +23,9 @@ from backupmanager.retention import RetentionPlan
 from backupmanager.settings import Settings, SettingsError, load_settings
 
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 # How often a followed run or restore log is read again.
 LOG_POLL_SECONDS = 0.5
-EXIT_USAGE = 2
 
 
 class Context:

@@ -134,7 +134,7 @@ def run(
 
 
 # Bytes of a program's stdout handed to a sink as they come (stream()); the pipe is enlarged so
-# that a fast producer (tar) and its reader exchange big blocks instead of 64 KiB ones.
+# that a fast producer (a dump tool) and its reader exchange big blocks instead of 64 KiB ones.
 ChunkSink = Callable[[bytes], None]
 STREAM_PIPE_BYTES = 1024 * 1024
 
@@ -157,9 +157,9 @@ def stream(
     writing a few KiB at a time (mysqldump, pg_dump) is read in big blocks: far fewer wakeups,
     while the enlarged pipe keeps the program from ever waiting for us.
 
-    For programs whose output is data (tar writing an archive to stdout): the caller hashes
-    and writes it as it comes, so memory stays flat whatever the size. A non-zero exit is
-    returned, not raised: tar's exit code 1 ("file changed as we read it") is the caller's call.
+    For programs whose output is data (a database dump): the caller hashes and writes it as it
+    comes, so memory stays flat whatever the size. A non-zero exit is returned, not raised: what
+    it means is the caller's call.
     """
     command: Argv = tuple(str(part) for part in argv)
     child = _spawn(command, env, cwd, pass_fds, stdin=subprocess.DEVNULL)

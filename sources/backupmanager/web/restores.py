@@ -9,6 +9,7 @@ from typing import Any
 from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from backupmanager import services
 from backupmanager.clock import system_clock
@@ -179,7 +180,10 @@ def index() -> str:
     """The newest restores and restore drills, wherever they were started (here, CLI, API, cron)."""
     with state().db.read() as session:
         rows = session.scalars(
-            select(Restore).order_by(Restore.id.desc()).limit(RESTORES_SHOWN)
+            select(Restore)
+            .options(defer(Restore.log_text, raiseload=True))  # long, and never shown here
+            .order_by(Restore.id.desc())
+            .limit(RESTORES_SHOWN)
         ).all()
         restores = [restore_view(row) for row in rows]
     return render_template(
