@@ -16,14 +16,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from backupmanager import commands
 from backupmanager.clock import Clock
 from backupmanager.db import Database
 from backupmanager.index import ORIGIN_LOCAL
 from backupmanager.models import (
     COMMAND_QUEUED,
     COMMAND_RUNNING,
-    RESTORE_QUEUED,
     RESTORE_SUCCESS,
     Archive,
     Command,
@@ -31,6 +29,7 @@ from backupmanager.models import (
     Restore,
 )
 from backupmanager.restore.plan import RestoreOptions
+from backupmanager.restore.service import add_queued_restore
 from backupmanager.services import InputError, get_job
 from backupmanager.settings import Settings
 
@@ -79,24 +78,17 @@ def queue_drill(db: Database, job_id: int, *, requested_by: str, now: datetime) 
         options = RestoreOptions(
             database=f"{DRILL_PREFIX}{job_id}_{secrets.token_hex(4)}", drill=True
         )
-        row = Restore(
-            archive_name=archive.name,
-            status=RESTORE_QUEUED,
-            options_json=json.dumps(options.as_dict()),
-            requested_by=REQUESTED_BY,
-            created_at=now,
-        )
-        session.add(row)
-        session.flush()
-        commands.enqueue(
+        restore_id = add_queued_restore(
             session,
             "drill",
-            now=now,
+            archive.name,
+            options,
+            recorded_by=REQUESTED_BY,
             requested_by=requested_by,
             payload={"job_id": job_id, "archive_name": archive.name},
-            restore_id=row.id,
+            now=now,
         )
-        return row.id, True
+        return restore_id, True
 
 
 def verdict_message(restore: Restore, started: datetime | None) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backupmanager import commands
 from backupmanager.archive import ArchiveError, read_member_json, validate_archive_name
@@ -124,24 +125,46 @@ def queue_restore(
         )
         if active is not None:
             raise RestoreRefused(f"archive {name} is already being restored (restore {active})")
-        row = Restore(
-            archive_name=name,
-            status=RESTORE_QUEUED,
-            options_json=json.dumps(options.as_dict()),
-            requested_by=requested_by,
-            created_at=now,
-        )
-        session.add(row)
-        session.flush()
-        commands.enqueue(
+        return add_queued_restore(
             session,
             "restore",
-            now=now,
+            name,
+            options,
+            recorded_by=requested_by,
             requested_by=requested_by,
             payload={"archive_name": name},
-            restore_id=row.id,
+            now=now,
         )
-        return row.id
+
+
+def add_queued_restore(
+    session: Session,
+    command: str,
+    archive_name: str,
+    options: RestoreOptions,
+    *,
+    recorded_by: str,
+    requested_by: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> int:
+    """A queued restore (or drill) and the worker command that will run it; returns its id.
+
+    recorded_by goes on the restore row (a drill's says "drill"), requested_by on the command.
+    """
+    row = Restore(
+        archive_name=archive_name,
+        status=RESTORE_QUEUED,
+        options_json=json.dumps(options.as_dict()),
+        requested_by=recorded_by,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    commands.enqueue(
+        session, command, now=now, requested_by=requested_by, payload=payload, restore_id=row.id
+    )
+    return row.id
 
 
 def restore_view(row: Restore, *, with_log: bool = False) -> dict[str, Any]:
@@ -182,6 +205,7 @@ __all__ = [
     "RestoreOptions",
     "RestoreRefused",
     "UnsafeArchive",
+    "add_queued_restore",
     "latest_restore_status",
     "plan_restore",
     "queue_restore",
