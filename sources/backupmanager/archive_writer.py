@@ -200,22 +200,48 @@ class ArchiveWriter:
         program's stdout (it shares our file offset, so the bytes land right after ours) and
         returns once the program has exited.
         """
-        if self._ended:
-            raise ArchiveWriteError("the archive already ended")
-        self._wait_written()
-        follower = _Follower(self.tar_path, self._written, self._digest)
-        self._follower = follower
+        self.start_direct()
         try:
             result = run_program(self._fd)
         except BaseException:
-            self._follower = None
-            with contextlib.suppress(OSError):  # the program's failure is the one to report
-                follower.finish()
+            self.abandon_direct()
             raise
-        self._follower = None
-        follower.finish()
-        self._written = follower.position
+        self.end_direct()
         return result
+
+    def start_direct(
+        self, *, observe: Callable[[int, bytes], None] | None = None, committed_only: bool = False
+    ) -> DirectAppend:
+        """From here the archive's bytes are appended without write(): by a program sharing our
+        descriptor (tar) or by the kernel (splice). A follower thread hashes them behind.
+
+        committed_only: hash only up to what DirectAppend.commit() allowed (members whose header
+        is rewritten once their size is known); otherwise up to the file's end. observe(offset,
+        block) sees every hashed block (row counts of a dump).
+        """
+        if self._ended:
+            raise ArchiveWriteError("the archive already ended")
+        self._wait_written()
+        limit = self._written if committed_only else None
+        self._follower = _Follower(self.tar_path, self._written, self._digest, observe, limit)
+        return DirectAppend(self._fd, self._follower, self._written)
+
+    def end_direct(self) -> None:
+        """The direct appending is over: hash what is left, go on writing after it."""
+        follower, self._follower = self._follower, None
+        assert follower is not None
+        follower.finish()
+        if os.fstat(self._fd).st_size != follower.position:
+            raise ArchiveWriteError("the archive holds bytes that were not hashed")
+        self._written = follower.position
+        os.lseek(self._fd, self._written, os.SEEK_SET)  # splice and pwrite leave the offset
+
+    def abandon_direct(self) -> None:
+        """Direct appending failed: stop the follower (the failure is the one to report)."""
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            with contextlib.suppress(OSError):
+                follower.finish()
 
     def report_progress(self) -> None:
         """Pass on the bytes written so far, at most every PROGRESS_EVERY_SECONDS."""
@@ -317,33 +343,74 @@ def start_writeback(fd: int, start: int, end: int) -> None:
         os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
 
 
+class DirectAppend:
+    """The archive while bytes are appended without write() (ArchiveWriter.start_direct).
+
+    Bytes are placed at explicit offsets from `start` (pwrite, splice): the follower hashes
+    them once commit() says they are final.
+    """
+
+    def __init__(self, fd: int, follower: _Follower, start: int) -> None:
+        self.fd = fd
+        self.start = start
+        self._follower = follower
+
+    def write_at(self, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view, offset = view[written:], offset + written
+
+    def splice_at(self, pipe_fd: int, count: int, offset: int) -> int:
+        """Up to `count` bytes moved by the kernel from a pipe into the archive; 0 at its end."""
+        return os.splice(pipe_fd, self.fd, count, offset_dst=offset)
+
+    def commit(self, end: int) -> None:
+        """The bytes before `end` are final: the follower may hash them."""
+        self._follower.allow(end)
+
+
 class _Follower:
-    """Hashes a file from `start` as another process appends to it, until told it is done.
+    """Hashes a file from `start` as bytes are appended to it, until told it is done.
 
     A read never returns bytes beyond the file's size, and the kernel grows the size only
-    after copying the written bytes in: what is read is what was written. Every
+    after copying the written bytes in: what is read is what was written. With a `limit`, it
+    reads no further than allow() said (bytes that may still be rewritten wait). Every
     WRITEBACK_EVERY bytes it starts the writeback of what it has hashed.
     """
 
-    def __init__(self, path: Path, start: int, digest: Any) -> None:
+    def __init__(
+        self,
+        path: Path,
+        start: int,
+        digest: Any,
+        observe: Callable[[int, bytes], None] | None = None,
+        limit: int | None = None,
+    ) -> None:
         self.position = start
         self._digest = digest
+        self._observe = observe
+        self._limit = limit
         self._fd = os.open(path, os.O_RDONLY)
         self._advised = start
         self._done = threading.Event()
-        self._error: OSError | None = None
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="archive-follow", daemon=True)
         self._thread.start()
 
+    def allow(self, limit: int) -> None:
+        self._limit = limit
+
     def _loop(self) -> None:
-        buffer = bytearray(FOLLOW_BLOCK)
-        view = memoryview(buffer)
+        view = memoryview(bytearray(FOLLOW_BLOCK))
         try:
             while True:
                 last_pass = self._done.is_set()  # read to the end once more after the program
-                count = os.preadv(self._fd, [buffer], self.position)
+                wanted = FOLLOW_BLOCK
+                if self._limit is not None:
+                    wanted = min(wanted, self._limit - self.position)
+                count = self._read(view, wanted) if wanted > 0 else 0
                 if count:
-                    self._digest.update(view[:count])
                     self.position += count
                     if self.position - self._advised >= WRITEBACK_EVERY:
                         self._start_writeback()
@@ -351,15 +418,25 @@ class _Follower:
                     return
                 else:
                     self._done.wait(FOLLOW_WAIT_SECONDS)
-        except OSError as error:
+        except BaseException as error:  # handed to finish() in the caller's thread
             self._error = error
+
+    def _read(self, view: memoryview, wanted: int) -> int:
+        if self._observe is None:
+            count = os.preadv(self._fd, [view[:wanted]], self.position)
+            self._digest.update(view[:count])
+            return count
+        block = os.pread(self._fd, wanted, self.position)  # bytes the observer may keep
+        self._digest.update(block)
+        self._observe(self.position, block)
+        return len(block)
 
     def _start_writeback(self) -> None:
         start_writeback(self._fd, self._advised, self.position)
         self._advised = self.position
 
     def finish(self) -> None:
-        """The program has exited: hash what is left, then stop; raise a read error."""
+        """Appending is over: hash what is left, then stop; raise a read or observer error."""
         self._done.set()
         self._thread.join()
         os.close(self._fd)

@@ -163,15 +163,63 @@ def stream(
     """
     command: Argv = tuple(str(part) for part in argv)
     child = _spawn(command, env, cwd, pass_fds, stdin=subprocess.DEVNULL)
-    assert child.stdout is not None and child.stderr is not None
-    with contextlib.suppress(OSError):  # a smaller pipe only costs speed
-        fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, STREAM_PIPE_BYTES)
-    if fcntl.fcntl(child.stdout.fileno(), fcntl.F_GETPIPE_SZ) < STREAM_PIPE_BYTES:
+    assert child.stdout is not None
+    if not _enlarge_pipe(child.stdout.fileno()):
         gather_seconds = 0.0  # a small pipe would fill while we wait: read as data comes
+
+    def take(fd: int) -> int:
+        chunk = os.read(fd, STREAM_PIPE_BYTES)
+        if chunk:
+            sink(chunk)
+            if gather_seconds and len(chunk) < STREAM_PIPE_BYTES // 4:
+                time.sleep(gather_seconds)
+        return len(chunk)
+
+    return _run_taking_stdout(child, command, take, on_line, secrets, timeout)
+
+
+def splice(
+    argv: Sequence[str | Path],
+    *,
+    take: Callable[[int], int],
+    on_line: LineSink | None = None,
+    env: Mapping[str, str | None] | None = None,
+    timeout: float | None = None,
+    cwd: Path | None = None,
+    secrets: Sequence[str] = (),
+    pass_fds: Sequence[int] = (),
+) -> ProcessResult:
+    """Run argv and let `take` move its stdout on from the pipe itself (os.splice into a file).
+
+    take(fd) is called whenever the pipe has data and returns how many bytes it moved, 0 at
+    the end. The bytes never pass through Python: the kernel copies them from the pipe into
+    the file, which costs a dump tool on a busy 2-CPU server far less than reading them here.
+    A non-zero exit is returned, not raised, as with stream().
+    """
+    command: Argv = tuple(str(part) for part in argv)
+    child = _spawn(command, env, cwd, pass_fds, stdin=subprocess.DEVNULL)
+    assert child.stdout is not None
+    _enlarge_pipe(child.stdout.fileno())
+    return _run_taking_stdout(child, command, take, on_line, secrets, timeout)
+
+
+def _enlarge_pipe(fd: int) -> bool:
+    """Give the pipe STREAM_PIPE_BYTES; False if the system keeps it smaller (only slower)."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, STREAM_PIPE_BYTES)
+    return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) >= STREAM_PIPE_BYTES
+
+
+def _run_taking_stdout(
+    child: subprocess.Popen[bytes],
+    command: Argv,
+    take: Callable[[int], int],
+    on_line: LineSink | None,
+    secrets: Sequence[str],
+    timeout: float | None,
+) -> ProcessResult:
     stderr = _LineSplitter("stderr", on_line, secrets, TAIL_LINES)
-    returncode = _pump_to_the_end(
-        child, command, {"stderr": stderr}, timeout, data_sink=sink, gather=gather_seconds
-    )
+    returncode = _pump_to_the_end(child, command, {"stderr": stderr}, timeout, take_stdout=take)
     return ProcessResult(command, returncode, (), tuple(stderr.tail))
 
 
@@ -205,14 +253,13 @@ def _pump_to_the_end(
     splitters: dict[str, _LineSplitter],
     timeout: float | None,
     *,
-    data_sink: ChunkSink | None = None,
-    gather: float = 0.0,
+    take_stdout: Callable[[int], int] | None = None,
     on_tick: Callable[[], None] | None = None,
 ) -> int:
     """Read the child's output until it ends, then its exit code; stopped on a timeout or error."""
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        _pump(child, splitters, deadline, data_sink=data_sink, gather=gather, on_tick=on_tick)
+        _pump(child, splitters, deadline, take_stdout=take_stdout, on_tick=on_tick)
     except TimeoutError:
         _stop(child)
         raise ProcessTimeout(command, timeout or 0, tuple(splitters["stderr"].tail)) from None
@@ -231,8 +278,7 @@ def _pump(
     splitters: dict[str, _LineSplitter],
     deadline: float | None,
     *,
-    data_sink: ChunkSink | None = None,
-    gather: float = 0.0,
+    take_stdout: Callable[[int], int] | None = None,
     on_tick: Callable[[], None] | None = None,
 ) -> None:
     """Read the child's pipes until both are closed; on_tick about every TICK_SECONDS."""
@@ -253,13 +299,8 @@ def _pump(
                     next_tick = now + TICK_SECONDS
                 wait = next_tick - now if wait is None else min(wait, next_tick - now)
             for key, _ in selector.select(timeout=wait):
-                if key.data == "stdout" and data_sink is not None:
-                    chunk = os.read(key.fd, STREAM_PIPE_BYTES)
-                    if chunk:
-                        data_sink(chunk)
-                        if gather and len(chunk) < STREAM_PIPE_BYTES // 4:
-                            time.sleep(gather)
-                    else:
+                if key.data == "stdout" and take_stdout is not None:
+                    if not take_stdout(key.fd):
                         selector.unregister(key.fileobj)
                     continue
                 chunk = os.read(key.fd, 65536)

@@ -47,6 +47,8 @@ class Programs(BaseModel):
     sh: Path = Path("/bin/sh")  # runs the admin's hook and post-restore commands
     # Local PostgreSQL tools run as the `postgres` system user (Debian's peer authentication).
     runuser: Path = Path("/usr/sbin/runuser")
+    # Gives a dump tool a big stdout buffer (coreutils); without it dumps are only slower.
+    stdbuf: Path = Path("/usr/bin/stdbuf")
 
     @field_validator("*")
     @classmethod

@@ -17,10 +17,12 @@ import queue
 import re
 import tarfile
 import threading
+from collections import deque
+from collections.abc import Callable
 
 import zstandard
 
-from backupmanager.archive_writer import ArchiveWriter, part_directory
+from backupmanager.archive_writer import ArchiveWriteError, ArchiveWriter, part_directory
 
 CHUNK_BYTES = 4 * 1024 * 1024  # memory held per member; members of 4 MiB add 0.01 % of headers
 ZSTD_LEVEL = 3  # DESIGN §6: about 8 times faster than gzip -6, with a better ratio
@@ -32,6 +34,7 @@ FORMAT = 1
 # zstd's own threads buffer several MiB per job; one Python thread of ours (zstandard releases
 # the GIL while compressing) overlaps compression with reading the pipe for much less memory.
 COMPRESS_QUEUE_DEPTH = 4
+Watcher = Callable[[bytes], None]  # sees the dump's bytes in order (row counts, format checks)
 
 
 def safe_file_name(database: str) -> str:
@@ -92,6 +95,7 @@ class DumpMembers:
         self.stored_bytes = 0  # what the archive holds (compressed or not)
         self._pending: list[bytes] = []
         self._pending_bytes = 0
+        self._watchers: list[Watcher] = []
         self._compressor = (
             zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj()
             if compress
@@ -121,9 +125,15 @@ class DumpMembers:
             except BaseException as error:
                 self._error = error
 
+    def watch(self, watcher: Watcher) -> None:
+        """`watcher` gets every block of the dump, in order, before compression."""
+        self._watchers.append(watcher)
+
     def write(self, data: bytes) -> None:
         if self._error is not None:
             raise self._error
+        for watcher in self._watchers:
+            watcher(data)
         self.dump_bytes += len(data)
         if self._thread is not None:
             self._queue.put(data)
@@ -144,10 +154,7 @@ class DumpMembers:
         if not self._pending_bytes and self.members:
             return
         name = f"{self.prefix}{len(self.members) + 1:06d}"
-        member = tarfile.TarInfo(name)
-        member.size, member.mode, member.mtime = self._pending_bytes, 0o600, self.mtime
-        member.uname = member.gname = "root"
-        self.writer.write(member.tobuf(format=tarfile.PAX_FORMAT))
+        self.writer.write(member_header(name, self._pending_bytes, self.mtime))
         for piece in self._pending:
             self.writer.write(piece)
         padding = -self._pending_bytes % tarfile.BLOCKSIZE
@@ -169,3 +176,103 @@ class DumpMembers:
         if self._error is not None:
             raise self._error
         self._flush_member()
+
+
+def member_header(name: str, size: int, mtime: int) -> bytes:
+    """A dump piece's tar header (PAX like YunoHost's tars; same length whatever the size)."""
+    member = tarfile.TarInfo(name)
+    member.size, member.mode, member.mtime = size, 0o600, mtime
+    member.uname = member.gname = "root"
+    return member.tobuf(format=tarfile.PAX_FORMAT)
+
+
+class SplicedMembers:
+    """An uncompressed dump moved by the kernel from the tool's pipe into the archive (splice).
+
+    The bytes never pass through Python on their way in: each member's data is spliced after
+    room left for its header, the header is written once its size is known (CHUNK_BYTES, or
+    less for the last), and the member is committed. The writer's follower thread then reads
+    it back from the page cache to hash it and hands its data to the watchers (row counts).
+    Same members as DumpMembers writes, so restores do not care which one wrote them.
+    """
+
+    def __init__(self, writer: ArchiveWriter, prefix: str, *, mtime: int) -> None:
+        self.writer = writer
+        self.prefix = prefix
+        self.mtime = mtime
+        self.members: list[str] = []
+        self.dump_bytes = 0
+        self._watchers: list[Watcher] = []
+        self._data: deque[tuple[int, int]] = deque()  # committed data ranges not yet watched
+        self._direct = writer.start_direct(observe=self._observe, committed_only=True)
+        self._member_at = self._direct.start
+        self._in_member = 0
+        self._header_bytes = len(member_header(self._name(), CHUNK_BYTES, mtime))
+        self._open = True
+
+    @property
+    def stored_bytes(self) -> int:
+        return self.dump_bytes
+
+    def watch(self, watcher: Watcher) -> None:
+        """`watcher` gets every block of the dump, in order, from the follower's thread."""
+        self._watchers.append(watcher)
+
+    def _name(self) -> str:
+        return f"{self.prefix}{len(self.members) + 1:06d}"
+
+    def take(self, pipe_fd: int) -> int:
+        """Move what the pipe holds (up to the member's end) into the archive; 0 at the end."""
+        data_at = self._member_at + self._header_bytes
+        room = CHUNK_BYTES - self._in_member
+        moved = self._direct.splice_at(pipe_fd, room, data_at + self._in_member)
+        self._in_member += moved
+        self.dump_bytes += moved
+        if self._in_member == CHUNK_BYTES:
+            self._end_member()
+        return moved
+
+    def _end_member(self) -> None:
+        header = member_header(self._name(), self._in_member, self.mtime)
+        if len(header) != self._header_bytes:
+            raise ArchiveWriteError("a dump member's header changed length")
+        data_at = self._member_at + self._header_bytes
+        data_end = data_at + self._in_member
+        padding = -self._in_member % tarfile.BLOCKSIZE
+        self._direct.write_at(header, self._member_at)
+        self._direct.write_at(b"\0" * padding, data_end)
+        self._data.append((data_at, data_end))
+        self.members.append(self._name())
+        self._member_at, self._in_member = data_end + padding, 0
+        self._direct.commit(self._member_at)
+
+    def _observe(self, offset: int, block: bytes) -> None:
+        """A hashed block of the archive: its parts that are dump data go to the watchers."""
+        end = offset + len(block)
+        while self._data:
+            start, stop = self._data[0]
+            if start >= end:
+                return
+            low, high = max(start, offset), min(stop, end)
+            if low < high:
+                part = (
+                    block if (low, high) == (offset, end) else block[low - offset : high - offset]
+                )
+                for watcher in self._watchers:
+                    watcher(part)
+            if stop > end:
+                return
+            self._data.popleft()
+
+    def finish(self) -> None:
+        """The tool ended: the last member (an empty one for an empty dump), then the follower."""
+        if self._in_member or not self.members:
+            self._end_member()
+        self._open = False
+        self.writer.end_direct()
+
+    def close(self) -> None:
+        """After a failure: stop the follower; the partial archive is the runner's to remove."""
+        if self._open:
+            self._open = False
+            self.writer.abandon_direct()

@@ -1,8 +1,11 @@
 """mysql and postgresql jobs: a consistent dump streamed into a YunoHost-compatible archive (S-K4, S-K5).
 
 mysqldump (one transaction) or pg_dump (custom format, in a snapshot we export) writes to a
-pipe; each block is counted (row counts for restore drills), optionally zstd-compressed, cut
-into tar members and hashed as it is written: no temporary file, memory flat whatever the size.
+pipe, cut into tar members and hashed as it is written: no temporary file, memory flat whatever
+the size. Uncompressed, the kernel splices the pipe into the archive and a thread reads each
+member back to hash it and count rows (restore drills); with zstd, each block is read here,
+counted and compressed. The tool gets a 1 MiB output buffer (stdbuf): a few hundred writes
+instead of tens of thousands, which is most of what a pipe costs it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from backupmanager.databases.layout import (
     PARTS,
     TOOLS,
     DumpMembers,
+    SplicedMembers,
     accounts_member,
     dump_prefix,
     hook_name,
@@ -37,10 +41,11 @@ from backupmanager.jobs.db_config import DatabaseJobConfig
 from backupmanager.secret_store import SecretError, SecretStore
 from backupmanager.settings import Settings
 
-Sink = Callable[[bytes], None]
+Members = DumpMembers | SplicedMembers
 BATCH_BYTES = 1024 * 1024
-# The dump tools write a few KiB at a time: read their pipe every few ms, in big blocks.
+# Read the dump tool's pipe every few ms, in big blocks (with zstd).
 GATHER_SECONDS = 0.004
+OUTPUT_BUFFER = "1M"  # stdbuf -o: the dump tool's stdout buffer
 DISK_FULL = (
     "The disk holding the archives is full (No space left on device). Free some space (delete "
     "old archives or lower the retention) and run the job again."
@@ -64,7 +69,7 @@ class _Batches:
     cut into members) costs more than the bytes themselves.
     """
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Callable[[bytes], None]) -> None:
         self.sink = sink
         self.pending: list[bytes] = []
         self.size = 0
@@ -166,20 +171,14 @@ class DatabaseKind:
         progress = _Progress(context, facts.get("estimated_bytes"))
         with ArchiveWriter(context.settings.archives_dir, context.partial_name) as writer:
             now = int(time.time())
-            members = DumpMembers(
-                writer,
-                dump_prefix(self.engine, config.database, config.compression),
-                compress=config.compression == "zstd",
-                mtime=now,
+            prefix = dump_prefix(self.engine, config.database, config.compression)
+            members: Members = (
+                DumpMembers(writer, prefix, compress=True, mtime=now)
+                if config.compression == "zstd"
+                else SplicedMembers(writer, prefix, mtime=now)
             )
-
-            def sink(chunk: bytes) -> None:
-                members.write(chunk)
-                progress.add(len(chunk))
-
             try:
-                contents, accounts = self.dump(config, context, client, facts, sink)
-                members.finish()
+                contents, accounts = self.dump(config, context, client, facts, members, progress)
             finally:
                 members.close()
             context.set_phase("writing the archive's metadata")
@@ -201,7 +200,7 @@ class DatabaseKind:
         config: DatabaseJobConfig,
         facts: dict[str, Any],
         contents: Contents,
-        members: DumpMembers,
+        members: Members,
     ) -> dict[str, Any]:
         """backup_info.json's "database": what a restore and a drill need (no secrets)."""
         return {
@@ -236,9 +235,10 @@ class DatabaseKind:
         context: BackupContext,
         client: Any,
         facts: dict[str, Any],
-        sink: Sink,
+        members: Members,
+        progress: _Progress,
     ) -> tuple[Contents, list[Any]]:
-        """The dump into `sink`; its tables with their row counts, and the accounts to recreate."""
+        """The dump into `members`; its tables with their row counts, and the accounts to recreate."""
         raise NotImplementedError
 
 
@@ -254,32 +254,65 @@ def _stream_tool(
     client: Any,
     program: Any,
     args: tuple[str, ...],
-    sink: Sink,
+    members: Members,
+    progress: _Progress,
     **extra: str,
 ) -> None:
-    """Run the dump tool, its stdout into `sink`; any non-zero exit fails the run (DESIGN §6)."""
-    batches = _Batches(sink)
+    """Run the dump tool into the members, then end them; a non-zero exit fails the run (DESIGN §6)."""
     with client.invocation(program, *args, **extra) as call:
-        context.log("$ " + " ".join(call.argv))
+        argv = _with_output_buffer(call.argv, program, context.settings.programs.stdbuf)
+        context.log("$ " + " ".join(argv))
         tool = program.name
+        options: dict[str, Any] = {
+            "on_line": lambda _stream, line: context.log(f"{tool}: {line}"),
+            "env": call.env,
+            "cwd": call.cwd,
+            "timeout": context.settings.run_timeout_seconds,
+            "secrets": call.secrets,
+            "pass_fds": call.pass_fds,
+        }
         try:
-            result = process.stream(
-                call.argv,
-                sink=batches.add,
-                on_line=lambda _stream, line: context.log(f"{tool}: {line}"),
-                env=call.env,
-                cwd=call.cwd,
-                timeout=context.settings.run_timeout_seconds,
-                secrets=call.secrets,
-                pass_fds=call.pass_fds,
-                gather_seconds=GATHER_SECONDS,
-            )
+            if isinstance(members, SplicedMembers):
+                result = process.splice(argv, take=_taking(members, progress), **options)
+            else:
+                batches = _Batches(lambda block: _write(members, progress, block))
+                result = process.stream(
+                    argv, sink=batches.add, gather_seconds=GATHER_SECONDS, **options
+                )
+                batches.flush()
         except process.ProcessError as error:
+            error.argv = call.argv  # the tool's own name in messages, not stdbuf's
             raise client.failure(error, extra.get("database", args[-1])) from None
     if result.returncode != 0:
-        failure = process.ProcessError(result.argv, result.returncode, result.stderr_tail)
+        failure = process.ProcessError(call.argv, result.returncode, result.stderr_tail)
         raise client.failure(failure, extra.get("database", args[-1]))
-    batches.flush()
+    members.finish()
+
+
+def _taking(members: SplicedMembers, progress: _Progress) -> Callable[[int], int]:
+    def take(pipe_fd: int) -> int:
+        moved = members.take(pipe_fd)
+        progress.add(moved)
+        return moved
+
+    return take
+
+
+def _write(members: DumpMembers, progress: _Progress, block: bytes) -> None:
+    members.write(block)
+    progress.add(len(block))
+
+
+def _with_output_buffer(argv: tuple[str, ...], program: Any, stdbuf: Any) -> tuple[str, ...]:
+    """argv with `stdbuf -o 1M` just before the tool (after runuser), when both are installed.
+
+    Without it the tool's stdio writes 4 KiB at a time into the pipe; stdbuf is part of
+    coreutils, and a missing one only costs speed. A missing tool is left for the usual error.
+    """
+    if str(program) not in argv or not stdbuf.exists() or not program.exists():
+        return argv
+    at = argv.index(str(program))
+    return (*argv[:at], str(stdbuf), f"-o{OUTPUT_BUFFER}", *argv[at:])
 
 
 class MysqlKind(DatabaseKind):
@@ -316,20 +349,26 @@ class MysqlKind(DatabaseKind):
         context: BackupContext,
         client: Any,
         facts: dict[str, Any],
-        sink: Sink,
+        members: Members,
+        progress: _Progress,
     ) -> tuple[Contents, list[Any]]:
         accounts = mysql.accounts(client, config.user, config.database)
         counter = MysqlDumpCounter()
         tail = bytearray()
 
-        def counted(chunk: bytes) -> None:
-            counter.feed(chunk)
-            tail[:] = (bytes(tail) + chunk[-256:])[-256:]  # never a copy of the whole chunk
-            sink(chunk)
+        def keep_tail(block: bytes) -> None:
+            tail[:] = (bytes(tail) + block[-256:])[-256:]  # never a copy of the whole block
 
+        members.watch(counter.feed)
+        members.watch(keep_tail)
         programs = context.settings.programs
         _stream_tool(
-            context, client, programs.mysqldump, client.dump_args(config.database), counted
+            context,
+            client,
+            programs.mysqldump,
+            client.dump_args(config.database),
+            members,
+            progress,
         )
         if b"-- Dump completed" not in tail:
             raise DatabaseError("mysqldump's output ended early (no 'Dump completed' line)")
@@ -354,15 +393,16 @@ class PostgresqlKind(DatabaseKind):
         context: BackupContext,
         client: Any,
         facts: dict[str, Any],
-        sink: Sink,
+        members: Members,
+        progress: _Progress,
     ) -> tuple[Contents, list[Any]]:
         head = bytearray()
 
-        def checked(chunk: bytes) -> None:
+        def keep_head(block: bytes) -> None:
             if len(head) < 5:
-                head.extend(chunk[:5])
-            sink(chunk)
+                head.extend(block[:5])
 
+        members.watch(keep_head)
         superuser = bool(facts.get("superuser"))
         with postgresql.exported_snapshot(client, config.database) as snapshot:
             # Asked in the snapshot's own session while pg_dump runs: the row counts see exactly
@@ -371,7 +411,9 @@ class PostgresqlKind(DatabaseKind):
             snapshot.ask(postgresql.roles_sql(config.user, superuser=superuser))
             args = client.dump_args(snapshot.name)
             programs = context.settings.programs
-            _stream_tool(context, client, programs.pg_dump, args, checked, database=config.database)
+            _stream_tool(
+                context, client, programs.pg_dump, args, members, progress, database=config.database
+            )
             answer = snapshot.answer()
             roles = postgresql.roles_from_answer(snapshot.answer())
         if bytes(head[:5]) != b"PGDMP":

@@ -7,12 +7,14 @@ import hashlib
 import os
 import sys
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
 
 from backupmanager import archive_writer, process
 from backupmanager.archive_writer import ArchiveWriteError, ArchiveWriter
+from backupmanager.databases import layout
 
 # Writes 3 MiB + 123 bytes to stdout in uneven pieces with pauses, like tar on a busy disk.
 SLOW_WRITER = """
@@ -108,3 +110,74 @@ def test_a_filesystem_refusing_the_writeback_hint_costs_nothing_but_speed(
         )
         written = writer.finish()
     assert written.sha256 == file_sha256(tmp_path / "partial.tar")
+
+
+# Writes SIZE bytes (a counter pattern) in uneven pieces, like a dump tool behind a pipe.
+PATTERN_WRITER = """
+import os, sys
+size = int(sys.argv[1])
+data = bytes(index % 251 for index in range(size))
+position = 0
+for piece in range(10**9):
+    if position >= size:
+        break
+    step = (7919, 65536, 300_001, 1)[piece % 4]
+    os.write(1, data[position : position + step])
+    position += step
+"""
+
+
+@pytest.mark.parametrize("size", [0, 1000, 65536, 65537, 2 * 65536 + 777, 1_000_003])
+def test_a_dump_spliced_from_a_pipe_is_cut_into_members_hashed_and_watched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    monkeypatch.setattr(layout, "CHUNK_BYTES", 65536)  # many members from a small dump
+    monkeypatch.setattr(archive_writer, "WRITEBACK_EVERY", 100_000)
+    watched: list[bytes] = []
+    with ArchiveWriter(tmp_path, "partial") as writer:
+        writer.add_bytes("before.txt", b"ours first\n", mtime=0)
+        members = layout.SplicedMembers(writer, "data/x/dump.sql.", mtime=0)
+        members.watch(watched.append)
+        try:
+            argv = (sys.executable, "-c", PATTERN_WRITER, str(size))
+            result = process.splice(argv, take=members.take)
+            members.finish()
+        finally:
+            members.close()
+        assert result.returncode == 0
+        writer.add_info_json(b"{}", mtime=0)
+        written = writer.finish()
+    expected = bytes(index % 251 for index in range(size))
+    tar_path = tmp_path / "partial.tar"
+    assert written.sha256 == file_sha256(tar_path)
+    assert written.size_bytes == tar_path.stat().st_size
+    assert b"".join(watched) == expected  # the data, in order, without headers or padding
+    assert members.dump_bytes == size
+    with tarfile.open(tar_path) as archive:
+        names = archive.getnames()
+        pieces = [name for name in names if name.startswith("data/x/dump.sql.")]
+        assert names == ["before.txt", *pieces, "info.json"]
+        assert pieces == [f"data/x/dump.sql.{index:06d}" for index in range(1, len(pieces) + 1)]
+        assert pieces == members.members
+        sizes = [archive.getmember(name).size for name in pieces]
+        assert sizes[:-1] == [65536] * (len(sizes) - 1)
+        assert 0 < sizes[-1] <= 65536 if size else sizes == [0]  # an empty dump: one empty member
+        stored = b""
+        for name in pieces:
+            handle = archive.extractfile(name)
+            assert handle is not None
+            stored += handle.read()
+    assert stored == expected
+
+
+def test_a_spliced_dump_that_fails_leaves_the_follower_stopped(tmp_path: Path) -> None:
+    with ArchiveWriter(tmp_path, "partial") as writer:
+        members = layout.SplicedMembers(writer, "data/x/dump.sql.", mtime=0)
+        script = "import os, sys; os.write(1, b'half a dump'); sys.exit(3)"
+        try:
+            result = process.splice((sys.executable, "-c", script), take=members.take)
+        finally:
+            members.close()
+        assert result.returncode == 3
+    followers = [thread for thread in threading.enumerate() if thread.name == "archive-follow"]
+    assert not any(thread.is_alive() for thread in followers)

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +153,46 @@ def test_a_full_disk_is_reported_and_leaves_nothing_behind(
     )
     assert "full" in message and "Free some space" in message
     assert list(tiny_archives_dir.iterdir()) == []
+
+
+@pytest.fixture
+def fake_tool_dir() -> Iterator[Path]:
+    """A folder the postgres system user can read (pg_dump runs as postgres through runuser)."""
+    folder = Path(tempfile.mkdtemp(prefix="bm-fake-tool-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        ("echo 'Got error: 1045: something went wrong' >&2; exit 2", "failed: "),
+        ("printf 'not a dump'; exit 0", ""),  # a dump that is not one, with a success exit code
+    ],
+)
+def test_a_dump_tool_that_fails_or_writes_no_dump_is_named(
+    db: Database,
+    settings: Settings,
+    sample_db: SampleDatabase,
+    fake_tool_dir: Path,
+    behaviour: str,
+    expected: str,
+) -> None:
+    tool = "mysqldump" if sample_db.engine == "mysql" else "pg_dump"
+    fake = fake_tool_dir / tool
+    fake.write_text(f"#!/bin/sh\n{behaviour}\n")
+    fake.chmod(0o755)
+    faking = settings.model_copy(
+        update={"programs": settings.programs.model_copy(update={tool: fake})}
+    )
+    message = failed_run_message(db, faking, sample_db.engine, job_config(sample_db))
+    if expected:  # the tool's own name and words, not those of the stdbuf wrapping it
+        assert message.startswith(f"{tool} {expected}")
+        assert "something went wrong" in message
+    elif tool == "mysqldump":
+        assert "mysqldump's output ended early" in message
+    else:
+        assert "pg_dump did not write a custom-format archive" in message

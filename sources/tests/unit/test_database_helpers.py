@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from backupmanager.databases import mysql, postgresql
 from backupmanager.databases.common import Contents, compare_contents
 from backupmanager.databases.layout import dump_prefix, restore_hook, safe_file_name
 from backupmanager.jobs import JobConfigError, get_kind, parse_config
+from backupmanager.jobs.db_dump import _with_output_buffer
 
 
 @pytest.mark.parametrize(
@@ -99,3 +102,18 @@ def test_a_config_keeps_only_the_secret_name_and_labels_the_archive() -> None:
         "drill_cron": "0 4 * * 0",
     }
     assert kind.label(config) == "postgresql_mabase"
+
+
+def test_the_dump_tool_gets_a_big_output_buffer_only_when_both_programs_exist(
+    tmp_path: Path,
+) -> None:
+    tool, stdbuf = tmp_path / "pg_dump", tmp_path / "stdbuf"
+    argv = ("/usr/sbin/runuser", "-u", "postgres", "--", str(tool), "--no-password")
+    assert _with_output_buffer(argv, tool, stdbuf) == argv  # neither is installed
+    tool.touch()
+    assert _with_output_buffer(argv, tool, stdbuf) == argv  # no stdbuf: only slower
+    stdbuf.touch()
+    wrapped = _with_output_buffer(argv, tool, stdbuf)
+    assert wrapped == (*argv[:4], str(stdbuf), "-o1M", str(tool), "--no-password")
+    tool.unlink()  # a missing tool keeps its own "not found" error
+    assert _with_output_buffer(argv, tool, stdbuf) == argv
