@@ -214,6 +214,11 @@ class Snapshot:
         lines = [line for line in text.splitlines() if line.strip()]
         return json.loads(lines[-1]) if lines else None
 
+    def query(self, sql: str) -> Any:
+        """Ask and wait for the answer (JSON), in the snapshot's transaction."""
+        self.ask(sql)
+        return self.answer()
+
 
 @contextlib.contextmanager
 def exported_snapshot(client: PostgresClient, database: str) -> Iterator[Snapshot]:
@@ -234,10 +239,10 @@ def exported_snapshot(client: PostgresClient, database: str) -> Iterator[Snapsho
             raise client.failure(error, database) from None
 
 
-def database_facts(client: PostgresClient, database: str) -> dict[str, Any]:
-    facts = client.query_json(FACTS_SQL, database=database)
+def facts_from_answer(facts: Any) -> dict[str, Any]:
+    """FACTS_SQL's answer (asked connected to the database, so it always has one row)."""
     if not isinstance(facts, dict):
-        raise DatabaseError(f"the database '{database}' does not exist on {client.server}")
+        raise DatabaseError("PostgreSQL did not answer the question about the database's facts")
     return facts
 
 

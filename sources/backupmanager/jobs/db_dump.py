@@ -10,11 +10,13 @@ instead of tens of thousands, which is most of what a pipe costs it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -166,7 +168,18 @@ class DatabaseKind:
         asked_version: Future[str],
     ) -> BackupResult:
         context.set_phase("reading the database's metadata")
-        facts = self.metadata(config, context, client)
+        with self.opened(config, context, client) as opened:
+            return self._archive(config, context, client, opened, asked_version)
+
+    def _archive(
+        self,
+        config: DatabaseJobConfig,
+        context: BackupContext,
+        client: Any,
+        opened: Opened,
+        asked_version: Future[str],
+    ) -> BackupResult:
+        facts = opened.facts
         context.set_phase(f"dumping with {TOOLS[self.engine]}")
         progress = _Progress(context, facts.get("estimated_bytes"))
         with ArchiveWriter(context.settings.archives_dir, context.partial_name) as writer:
@@ -178,7 +191,7 @@ class DatabaseKind:
                 else SplicedMembers(writer, prefix, mtime=now)
             )
             try:
-                contents, accounts = self.dump(config, context, client, facts, members, progress)
+                contents, accounts = self.dump(config, context, client, opened, members, progress)
             finally:
                 members.close()
             context.set_phase("writing the archive's metadata")
@@ -223,23 +236,34 @@ class DatabaseKind:
 
     counted_from = ""
 
-    def metadata(
+    @contextlib.contextmanager
+    def opened(
         self, config: DatabaseJobConfig, context: BackupContext, client: Any
-    ) -> dict[str, Any]:
-        """Facts about the database, read before the dump (which they also check exists)."""
+    ) -> Iterator[Opened]:
+        """Facts about the database, read before the dump (which they also check exists), and
+        what the dump needs kept open meanwhile."""
         raise NotImplementedError
+        yield
 
     def dump(
         self,
         config: DatabaseJobConfig,
         context: BackupContext,
         client: Any,
-        facts: dict[str, Any],
+        opened: Opened,
         members: Members,
         progress: _Progress,
     ) -> tuple[Contents, list[Any]]:
         """The dump into `members`; its tables with their row counts, and the accounts to recreate."""
         raise NotImplementedError
+
+
+@dataclass
+class Opened:
+    facts: dict[str, Any]
+    snapshot: postgresql.Snapshot | None = (
+        None  # PostgreSQL: the session pg_dump's snapshot is from
+    )
 
 
 def _version(asked: Future[str]) -> str:
@@ -319,9 +343,10 @@ class MysqlKind(DatabaseKind):
     engine = type_name = "mysql"
     counted_from = "mysqldump's output (the dump's own transaction)"
 
-    def metadata(
+    @contextlib.contextmanager
+    def opened(
         self, config: DatabaseJobConfig, context: BackupContext, client: Any
-    ) -> dict[str, Any]:
+    ) -> Iterator[Opened]:
         facts = mysql.database_facts(client, config.database)
         if facts is None:
             names = ", ".join(mysql.list_databases(client)[:20]) or "none"
@@ -341,14 +366,14 @@ class MysqlKind(DatabaseKind):
                 "WARNING: these tables do not use InnoDB, so their copy is not part of the "
                 f"consistent snapshot: {', '.join(facts['non_transactional'])}."
             )
-        return facts
+        yield Opened(facts)
 
     def dump(
         self,
         config: DatabaseJobConfig,
         context: BackupContext,
         client: Any,
-        facts: dict[str, Any],
+        opened: Opened,
         members: Members,
         progress: _Progress,
     ) -> tuple[Contents, list[Any]]:
@@ -379,20 +404,25 @@ class PostgresqlKind(DatabaseKind):
     engine = type_name = "postgresql"
     counted_from = "the snapshot pg_dump used (exported by BackupManager)"
 
-    def metadata(
+    @contextlib.contextmanager
+    def opened(
         self, config: DatabaseJobConfig, context: BackupContext, client: Any
-    ) -> dict[str, Any]:
-        facts = postgresql.database_facts(client, config.database)
-        if not facts.get("superuser"):
-            context.log("Roles are recorded without their password (not connected as a superuser).")
-        return facts
+    ) -> Iterator[Opened]:
+        """The facts are asked in the session whose snapshot pg_dump will use: one psql start."""
+        with postgresql.exported_snapshot(client, config.database) as snapshot:
+            facts = postgresql.facts_from_answer(snapshot.query(postgresql.FACTS_SQL))
+            if not facts.get("superuser"):
+                context.log(
+                    "Roles are recorded without their password (not connected as a superuser)."
+                )
+            yield Opened(facts, snapshot)
 
     def dump(
         self,
         config: DatabaseJobConfig,
         context: BackupContext,
         client: Any,
-        facts: dict[str, Any],
+        opened: Opened,
         members: Members,
         progress: _Progress,
     ) -> tuple[Contents, list[Any]]:
@@ -403,19 +433,20 @@ class PostgresqlKind(DatabaseKind):
                 head.extend(block[:5])
 
         members.watch(keep_head)
-        superuser = bool(facts.get("superuser"))
-        with postgresql.exported_snapshot(client, config.database) as snapshot:
-            # Asked in the snapshot's own session while pg_dump runs: the row counts see exactly
-            # what pg_dump dumps, and the roles cost no extra psql start.
-            snapshot.ask(postgresql.CONTENTS_SQL)
-            snapshot.ask(postgresql.roles_sql(config.user, superuser=superuser))
-            args = client.dump_args(snapshot.name)
-            programs = context.settings.programs
-            _stream_tool(
-                context, client, programs.pg_dump, args, members, progress, database=config.database
-            )
-            answer = snapshot.answer()
-            roles = postgresql.roles_from_answer(snapshot.answer())
+        superuser = bool(opened.facts.get("superuser"))
+        snapshot = opened.snapshot
+        assert snapshot is not None
+        # Asked in the snapshot's own session while pg_dump runs: the row counts see exactly
+        # what pg_dump dumps, and the roles cost no extra psql start.
+        snapshot.ask(postgresql.CONTENTS_SQL)
+        snapshot.ask(postgresql.roles_sql(config.user, superuser=superuser))
+        args = client.dump_args(snapshot.name)
+        programs = context.settings.programs
+        _stream_tool(
+            context, client, programs.pg_dump, args, members, progress, database=config.database
+        )
+        answer = snapshot.answer()
+        roles = postgresql.roles_from_answer(snapshot.answer())
         if bytes(head[:5]) != b"PGDMP":
             raise DatabaseError("pg_dump did not write a custom-format archive")
         tables = {str(name): int(rows) for name, rows in dict(answer["tables"]).items()}
