@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -354,6 +355,7 @@ class DirectAppend:
         self.fd = fd
         self.start = start
         self._follower = follower
+        self._can_splice = True
 
     def write_at(self, data: bytes, offset: int) -> None:
         view = memoryview(data)
@@ -362,8 +364,21 @@ class DirectAppend:
             view, offset = view[written:], offset + written
 
     def splice_at(self, pipe_fd: int, count: int, offset: int) -> int:
-        """Up to `count` bytes moved by the kernel from a pipe into the archive; 0 at its end."""
-        return os.splice(pipe_fd, self.fd, count, offset_dst=offset)
+        """Up to `count` bytes moved from a pipe into the archive; 0 at the pipe's end.
+
+        The kernel moves them (splice) unless the archives' filesystem cannot take a splice
+        (some FUSE or network filesystems answer EINVAL): then they are read and written here.
+        """
+        if self._can_splice:
+            try:
+                return os.splice(pipe_fd, self.fd, count, offset_dst=offset)
+            except OSError as error:
+                if error.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                self._can_splice = False
+        data = os.read(pipe_fd, count)
+        self.write_at(data, offset)
+        return len(data)
 
     def commit(self, end: int) -> None:
         """The bytes before `end` are final: the follower may hash them."""

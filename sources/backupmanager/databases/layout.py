@@ -5,10 +5,12 @@
     backup.csv, hooks/restore/50-data_mysqldump, info.json, backup_info.json   (at the end)
 
 A tar member's size comes before its bytes, and a dump's size is known only at its end: the
-stream is cut into members of at most CHUNK_BYTES (4 MiB), each buffered in memory, so the archive is
-written once, hashed as written, with no temporary file. Concatenating the members in order
-gives the dump back (`cat …sql.zst.* | zstd -d`). The metadata goes last because the row
-counts (restore drills) are known only when the dump ends.
+stream is cut into members of at most CHUNK_BYTES (4 MiB), so the archive is written once,
+hashed as written, with no temporary file. Compressed, each member is buffered in memory
+(DumpMembers); uncompressed, the kernel splices it from the tool's pipe into the archive behind
+room left for its header, written once the member is complete (SplicedMembers). Concatenating
+the members in order gives the dump back (`cat …sql.zst.* | zstd -d`). The metadata goes last
+because the row counts (restore drills) are known only when the dump ends.
 """
 
 from __future__ import annotations

@@ -181,3 +181,30 @@ def test_a_spliced_dump_that_fails_leaves_the_follower_stopped(tmp_path: Path) -
         assert result.returncode == 3
     followers = [thread for thread in threading.enumerate() if thread.name == "archive-follow"]
     assert not any(thread.is_alive() for thread in followers)
+
+
+def test_a_filesystem_that_cannot_splice_gets_the_dump_written_the_usual_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> int:
+        raise OSError(errno.EINVAL, "Invalid argument")  # as a FUSE filesystem may answer
+
+    monkeypatch.setattr(os, "splice", refuse)
+    monkeypatch.setattr(layout, "CHUNK_BYTES", 65536)
+    watched: list[bytes] = []
+    with ArchiveWriter(tmp_path, "partial") as writer:
+        members = layout.SplicedMembers(writer, "data/x/dump.sql.", mtime=0)
+        members.watch(watched.append)
+        try:
+            argv = (sys.executable, "-c", PATTERN_WRITER, "200000")
+            assert process.splice(argv, take=members.take).returncode == 0
+            members.finish()
+        finally:
+            members.close()
+        writer.add_info_json(b"{}", mtime=0)
+        written = writer.finish()
+    expected = bytes(index % 251 for index in range(200_000))
+    assert b"".join(watched) == expected
+    assert written.sha256 == file_sha256(tmp_path / "partial.tar")
+    with tarfile.open(tmp_path / "partial.tar") as archive:
+        assert len(archive.getnames()) == 5  # four dump members, then info.json
