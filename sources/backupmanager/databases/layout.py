@@ -7,7 +7,7 @@
 A tar member's size comes before its bytes, and a dump's size is known only at its end: the
 stream is cut into members of at most CHUNK_BYTES (4 MiB), so the archive is written once,
 hashed as written, with no temporary file. Compressed, each member is buffered in memory
-(DumpMembers); uncompressed, the kernel splices it from the tool's pipe into the archive behind
+(CompressedMembers); uncompressed, the kernel splices it from the tool's pipe into the archive behind
 room left for its header, written once the member is complete (SplicedMembers). Concatenating
 the members in order gives the dump back (`cat …sql.zst.* | zstd -d`). The metadata goes last
 because the row counts (restore drills) are known only when the dump ends.
@@ -79,8 +79,8 @@ exit 1
 """
 
 
-class DumpMembers:
-    """Receives the dump as it streams: compresses it (optional, in a thread), cuts it into members.
+class CompressedMembers:
+    """Receives the dump as it streams: compresses it (zstd, in a thread), cuts it into members.
 
     Blocks go through a small queue to the compressing thread, which cuts the compressed stream
     into members and hands them to the ArchiveWriter (whose own threads hash and write). Order
@@ -88,32 +88,27 @@ class DumpMembers:
     or by `finish`.
     """
 
-    def __init__(self, writer: ArchiveWriter, prefix: str, *, compress: bool, mtime: int) -> None:
+    def __init__(self, writer: ArchiveWriter, prefix: str, *, mtime: int) -> None:
         self.writer = writer
         self.prefix = prefix
         self.mtime = mtime
         self.members: list[str] = []
         self.dump_bytes = 0  # what the tool wrote
-        self.stored_bytes = 0  # what the archive holds (compressed or not)
+        self.stored_bytes = 0  # what the archive holds (compressed)
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._watchers: list[Watcher] = []
-        self._compressor = (
-            zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj()
-            if compress
-            else None
-        )
+        self._compressor = zstandard.ZstdCompressor(
+            level=ZSTD_LEVEL, write_checksum=True
+        ).compressobj()
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=COMPRESS_QUEUE_DEPTH)
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if self._compressor is not None:
-            self._thread = threading.Thread(
-                target=self._compress_loop, name="dump-zstd", daemon=True
-            )
-            self._thread.start()
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._compress_loop, name="dump-zstd", daemon=True
+        )
+        self._thread.start()
 
     def _compress_loop(self) -> None:
-        assert self._compressor is not None
         while (data := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # keep draining so that the producer never blocks forever
@@ -137,10 +132,7 @@ class DumpMembers:
         for watcher in self._watchers:
             watcher(data)
         self.dump_bytes += len(data)
-        if self._thread is not None:
-            self._queue.put(data)
-        else:
-            self._store(data)
+        self._queue.put(data)
 
     def _store(self, data: bytes) -> None:
         while data:
@@ -195,7 +187,7 @@ class SplicedMembers:
     room left for its header, the header is written once its size is known (CHUNK_BYTES, or
     less for the last), and the member is committed. The writer's follower thread then reads
     it back from the page cache to hash it and hands its data to the watchers (row counts).
-    Same members as DumpMembers writes, so restores do not care which one wrote them.
+    Members named as CompressedMembers names them, so restores do not care which one wrote them.
     """
 
     def __init__(self, writer: ArchiveWriter, prefix: str, *, mtime: int) -> None:

@@ -31,7 +31,7 @@ from backupmanager.databases.layout import (
     FORMAT,
     PARTS,
     TOOLS,
-    DumpMembers,
+    CompressedMembers,
     SplicedMembers,
     accounts_member,
     dump_prefix,
@@ -43,7 +43,7 @@ from backupmanager.jobs.db_config import DatabaseJobConfig
 from backupmanager.secret_store import SecretError, SecretStore
 from backupmanager.settings import Settings
 
-Members = DumpMembers | SplicedMembers
+Members = CompressedMembers | SplicedMembers
 BATCH_BYTES = 1024 * 1024
 # Read the dump tool's pipe every few ms, in big blocks (with zstd).
 GATHER_SECONDS = 0.004
@@ -186,7 +186,7 @@ class DatabaseKind:
             now = int(time.time())
             prefix = dump_prefix(self.engine, config.database, config.compression)
             members: Members = (
-                DumpMembers(writer, prefix, compress=True, mtime=now)
+                CompressedMembers(writer, prefix, mtime=now)
                 if config.compression == "zstd"
                 else SplicedMembers(writer, prefix, mtime=now)
             )
@@ -322,7 +322,7 @@ def _taking(members: SplicedMembers, progress: _Progress) -> Callable[[int], int
     return take
 
 
-def _write(members: DumpMembers, progress: _Progress, block: bytes) -> None:
+def _write(members: CompressedMembers, progress: _Progress, block: bytes) -> None:
     members.write(block)
     progress.add(len(block))
 
