@@ -11,6 +11,10 @@ For each engine, in the same run and on the same database:
   whose peak memory (VmHWM) is our process's, the dump tool's being separate.
 Prints markdown tables for doc/benchmarks.md. The benchmark databases (bm_bench_rows) are
 created once and kept with --keep (creating them takes about a minute).
+
+--breakdown: what each part of our work costs without compression: the job kind as it is, then
+with the row counting switched off (MariaDB), then with the SHA256 switched off too (what is
+left is the plumbing: stdbuf, splice, members, metadata), interleaved with the raw tool.
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "sources"))
 
-from backupmanager import services  # noqa: E402
+from backupmanager import archive_writer, services  # noqa: E402
+from backupmanager.databases.dumpcount import MysqlDumpCounter  # noqa: E402
 from backupmanager.db import Database, upgrade_schema  # noqa: E402
 from backupmanager.jobs import BackupContext, get_kind, parse_config  # noqa: E402
 from backupmanager.settings import Settings, load_settings  # noqa: E402
@@ -220,11 +228,54 @@ def bench_engine(settings: Settings, config_path: Path, engine: str, runs: int) 
     return rows
 
 
+class _NoHash:
+    """Stands for hashlib.sha256 in --breakdown: what the SHA256 costs."""
+
+    def update(self, _data: object) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return "0" * 64
+
+
+@contextmanager
+def switched_off(*parts: str) -> Iterator[None]:
+    with ExitStack() as stack:
+        if "counting" in parts:
+            stack.enter_context(mock.patch.object(MysqlDumpCounter, "feed", lambda *_: None))
+        if "hashing" in parts:
+            stack.enter_context(mock.patch.object(archive_writer.hashlib, "sha256", _NoHash))
+        yield
+
+
+def breakdown(settings: Settings, engine: str, runs: int) -> str:
+    variants: dict[str, tuple[str, ...]] = {
+        "as it is": (),
+        "without row counting": ("counting",),
+        "without row counting nor SHA256": ("counting", "hashing"),
+    }
+    out = settings.archives_dir / "raw.out"
+    raw: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(runs):
+        raw.append(timed_shell(raw_commands(engine)["none"], out))
+        for name, parts in variants.items():
+            with switched_off(*parts):
+                times[name].append(kind_backup(settings, engine, "none"))
+    raw_s = statistics.median(raw)
+    cells = " | ".join(
+        f"{statistics.median(values):.2f} s ({statistics.median(values) / raw_s:.2f}x)"
+        for values in times.values()
+    )
+    return f"| {engine} | {raw_s:.2f} s | {cells} |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--breakdown", action="store_true", help="what each part of ours costs")
     args = parser.parse_args()
     prepare_databases(args.rows)
     base = Path(tempfile.mkdtemp(prefix="bm-bench-db-"))
@@ -240,6 +291,15 @@ def main() -> None:
         )
         print(f"{args.rows} rows, median of {args.runs} runs, {os.cpu_count()} CPUs")
         print()
+        if args.breakdown:
+            print(
+                "| engine | raw tool (none) | job kind as it is | without row counting "
+                "| without row counting nor SHA256 |"
+            )
+            print("|---|---:|---:|---:|---:|")
+            for engine in ("mysql", "postgresql"):
+                print(breakdown(settings, engine, args.runs), flush=True)
+            return
         print(
             "| engine | compression | raw tool | uncompressed tool `\\| cat > file` | job kind (ratio) "
             "| `jobs run --wait` (ratio) | peak RSS of our process |"
