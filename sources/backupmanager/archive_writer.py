@@ -241,7 +241,7 @@ class ArchiveWriter:
         """Direct appending failed: stop the follower (the failure is the one to report)."""
         follower, self._follower = self._follower, None
         if follower is not None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(Exception):  # a read or observer error would hide the cause
                 follower.finish()
 
     def report_progress(self) -> None:
