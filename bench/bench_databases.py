@@ -12,6 +12,10 @@ For each engine, in the same run and on the same database:
 Prints markdown tables for doc/benchmarks.md. The benchmark databases (bm_bench_rows) are
 created once and kept with --keep (creating them takes about a minute).
 
+--restore: a restore of the job's archive under a new database name (plan, SHA256 check, load,
+row-count comparison; PostgreSQL through a staging database) against the raw load
+(`mysql NEW < dump.sql`, `pg_restore -d NEW dump`), alternated, in a database created empty.
+
 --breakdown: what each part of our work costs without compression: the job kind as it is, then
 with the row counting switched off (MariaDB), then with the SHA256 switched off too (what is
 left is the plumbing: stdbuf, splice, members, metadata), interleaved with the raw tool.
@@ -39,9 +43,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "sources"))
 
 from backupmanager import archive_writer, services  # noqa: E402
+from backupmanager.clock import system_clock  # noqa: E402
+from backupmanager.commands import run_inline, run_inline_restore  # noqa: E402
 from backupmanager.databases.dumpcount import MysqlDumpCounter  # noqa: E402
 from backupmanager.db import Database, upgrade_schema  # noqa: E402
+from backupmanager.index import sync_index  # noqa: E402
 from backupmanager.jobs import BackupContext, get_kind, parse_config  # noqa: E402
+from backupmanager.restore import service as restores  # noqa: E402
+from backupmanager.restore.plan import RestoreOptions  # noqa: E402
 from backupmanager.settings import Settings, load_settings  # noqa: E402
 
 SIMULATOR = ROOT / "sources" / "tests" / "fakes" / "yunohost"
@@ -270,12 +279,94 @@ def breakdown(settings: Settings, engine: str, runs: int) -> str:
     return f"| {engine} | {raw_s:.2f} s | {cells} |"
 
 
+RESTORED = "bm_bench_restored"
+
+
+def drop_restored(engine: str) -> None:
+    if engine == "mysql":
+        sh(["mysql", "-e", f"DROP DATABASE IF EXISTS {RESTORED}"])
+    else:
+        sh([*RUNUSER, "psql", "-X", "-q", "-c", f"DROP DATABASE IF EXISTS {RESTORED}"], cwd="/")
+
+
+def raw_load(engine: str, dump: Path) -> float:
+    """The raw tool loading the raw dump into an empty database (created before the clock)."""
+    if engine == "mysql":
+        sh(["mysql", "-e", f"CREATE DATABASE {RESTORED}"])
+        command = f"mysql {RESTORED} < {dump}"
+    else:
+        sh([*RUNUSER, "createdb", RESTORED], cwd="/")
+        command = f"{' '.join(RUNUSER)} pg_restore --no-owner -d {RESTORED} {dump}"
+    start = time.perf_counter()
+    subprocess.run(["bash", "-c", command], check=True, cwd="/")
+    return time.perf_counter() - start
+
+
+def our_restore(db: Database, settings: Settings, archive: str) -> float:
+    """A restore under a new name, queued and run in process as `restore --wait` does."""
+    start = time.perf_counter()
+    restore_id = restores.queue_restore(
+        db,
+        settings,
+        archive,
+        RestoreOptions(database=RESTORED),
+        requested_by="bench",
+        now=system_clock(),
+    )
+    run_inline_restore(db, settings, restore_id)
+    elapsed = time.perf_counter() - start
+    status = restores.restore_status(db, restore_id, with_log=False)
+    if status["status"] != "success":
+        raise SystemExit(f"the restore failed: {status}")
+    return elapsed
+
+
+def bench_restore(settings: Settings, engine: str, runs: int) -> str:
+    db = Database(settings)
+    job = services.create_job(
+        db,
+        settings,
+        {
+            "name": f"restore bench {engine}",
+            "type": engine,
+            "config": {"database": DATABASE, "user": "bench", "compression": "none"},
+            "cron": "0 3 * * *",
+        },
+    )
+    queued = services.queue_run(
+        db, job.id, trigger="manual", requested_by="bench", now=system_clock()
+    )
+    run_inline(db, settings, queued.run_id)
+    with db.write() as session:
+        sync_index(session, settings.archives_dir, settings.instance_name)
+        archive = services.get_run(session, queued.run_id).archive_name
+    dump = Path(tempfile.mkdtemp(prefix="bm-bench-raw-")) / "dump"
+    dump.parent.chmod(0o755)  # pg_restore runs as postgres
+    subprocess.run(["bash", "-c", f"{raw_commands(engine)['none']} > {dump}"], check=True, cwd="/")
+    dump.chmod(0o644)
+    raw, ours = [], []
+    try:
+        for _ in range(runs):
+            drop_restored(engine)
+            raw.append(raw_load(engine, dump))
+            drop_restored(engine)
+            ours.append(our_restore(db, settings, str(archive)))
+    finally:
+        drop_restored(engine)
+        shutil.rmtree(dump.parent)
+        db.dispose()
+    raw_s, ours_s = statistics.median(raw), statistics.median(ours)
+    tool = "`mysql NEW < dump.sql`" if engine == "mysql" else "`pg_restore -d NEW dump`"
+    return f"| {engine} | {tool} {raw_s:.2f} s | **{ours_s:.2f} s ({ours_s / raw_s:.2f}x)** |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     parser.add_argument("--breakdown", action="store_true", help="what each part of ours costs")
+    parser.add_argument("--restore", action="store_true", help="restores against the raw load")
     args = parser.parse_args()
     prepare_databases(args.rows)
     base = Path(tempfile.mkdtemp(prefix="bm-bench-db-"))
@@ -291,6 +382,12 @@ def main() -> None:
         )
         print(f"{args.rows} rows, median of {args.runs} runs, {os.cpu_count()} CPUs")
         print()
+        if args.restore:
+            print("| engine | raw load | our restore under a new name (ratio) |")
+            print("|---|---:|---:|")
+            for engine in ("mysql", "postgresql"):
+                print(bench_restore(settings, engine, args.runs), flush=True)
+            return
         if args.breakdown:
             print(
                 "| engine | raw tool (none) | job kind as it is | without row counting "
