@@ -67,8 +67,9 @@ def client_for(
 class _Batches:
     """Gathers the small writes a dump tool makes into blocks of about BATCH_BYTES.
 
-    mysqldump and pg_dump write a few KiB at a time: handling each piece (count, compress,
-    cut into members) costs more than the bytes themselves.
+    Without stdbuf, mysqldump and pg_dump write a few KiB at a time, and even with it a pipe
+    read may return part of a write: handling each piece (count, compress, cut into members)
+    costs more than the bytes themselves.
     """
 
     def __init__(self, sink: Callable[[bytes], None]) -> None:
