@@ -147,7 +147,7 @@ class CompressedMembers:
         """One member: its header, then the buffered pieces as they are (no joined copy)."""
         if not self._pending_bytes and self.members:
             return
-        name = f"{self.prefix}{len(self.members) + 1:06d}"
+        name = next_member_name(self.prefix, self.members)
         self.writer.write(member_header(name, self._pending_bytes, self.mtime))
         for piece in self._pending:
             self.writer.write(piece)
@@ -170,6 +170,11 @@ class CompressedMembers:
         if self._error is not None:
             raise self._error
         self._flush_member()
+
+
+def next_member_name(prefix: str, members: list[str]) -> str:
+    """The next piece of a dump: its number, from 1, on six digits (they sort in order)."""
+    return f"{prefix}{len(members) + 1:06d}"
 
 
 def member_header(name: str, size: int, mtime: int) -> bytes:
@@ -201,7 +206,7 @@ class SplicedMembers:
         self._direct = writer.start_direct(observe=self._observe, committed_only=True)
         self._member_at = self._direct.start
         self._in_member = 0
-        self._header_bytes = len(member_header(self._name(), CHUNK_BYTES, mtime))
+        self._header_bytes = len(member_header(next_member_name(prefix, []), CHUNK_BYTES, mtime))
         self._open = True
 
     @property
@@ -211,9 +216,6 @@ class SplicedMembers:
     def watch(self, watcher: Watcher) -> None:
         """`watcher` gets every block of the dump, in order, from the follower's thread."""
         self._watchers.append(watcher)
-
-    def _name(self) -> str:
-        return f"{self.prefix}{len(self.members) + 1:06d}"
 
     def take(self, pipe_fd: int) -> int:
         """Move what the pipe holds (up to the member's end) into the archive; 0 at the end."""
@@ -227,7 +229,8 @@ class SplicedMembers:
         return moved
 
     def _end_member(self) -> None:
-        header = member_header(self._name(), self._in_member, self.mtime)
+        name = next_member_name(self.prefix, self.members)
+        header = member_header(name, self._in_member, self.mtime)
         if len(header) != self._header_bytes:
             raise ArchiveWriteError("a dump member's header changed length")
         data_at = self._member_at + self._header_bytes
@@ -236,7 +239,7 @@ class SplicedMembers:
         self._direct.write_at(header, self._member_at)
         self._direct.write_at(b"\0" * padding, data_end)
         self._data.append((data_at, data_end))
-        self.members.append(self._name())
+        self.members.append(name)
         self._member_at, self._in_member = data_end + padding, 0
         self._direct.commit(self._member_at)
 
