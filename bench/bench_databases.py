@@ -93,9 +93,11 @@ def prepare_databases(rows: int) -> None:
         sh([*psql, "-d", DATABASE, "-c", "VACUUM ANALYZE"], cwd="/")
 
 
-def drop_databases() -> None:
-    sh(["mysql", "-e", f"DROP DATABASE IF EXISTS {DATABASE}"])
-    sh([*RUNUSER, "psql", "-X", "-q", "-c", f"DROP DATABASE IF EXISTS {DATABASE}"], cwd="/")
+def drop_database(engine: str, name: str) -> None:
+    if engine == "mysql":
+        sh(["mysql", "-e", f"DROP DATABASE IF EXISTS {name}"])
+    else:
+        sh([*RUNUSER, "psql", "-X", "-q", "-c", f"DROP DATABASE IF EXISTS {name}"], cwd="/")
 
 
 def timed_shell(command: str, output: Path) -> float:
@@ -282,13 +284,6 @@ def breakdown(settings: Settings, engine: str, runs: int) -> str:
 RESTORED = "bm_bench_restored"
 
 
-def drop_restored(engine: str) -> None:
-    if engine == "mysql":
-        sh(["mysql", "-e", f"DROP DATABASE IF EXISTS {RESTORED}"])
-    else:
-        sh([*RUNUSER, "psql", "-X", "-q", "-c", f"DROP DATABASE IF EXISTS {RESTORED}"], cwd="/")
-
-
 def raw_load(engine: str, dump: Path) -> float:
     """The raw tool loading the raw dump into an empty database (created before the clock)."""
     if engine == "mysql":
@@ -347,12 +342,12 @@ def bench_restore(settings: Settings, engine: str, runs: int) -> str:
     raw, ours = [], []
     try:
         for _ in range(runs):
-            drop_restored(engine)
+            drop_database(engine, RESTORED)
             raw.append(raw_load(engine, dump))
-            drop_restored(engine)
+            drop_database(engine, RESTORED)
             ours.append(our_restore(db, settings, str(archive)))
     finally:
-        drop_restored(engine)
+        drop_database(engine, RESTORED)
         shutil.rmtree(dump.parent)
         db.dispose()
     raw_s, ours_s = statistics.median(raw), statistics.median(ours)
@@ -408,7 +403,8 @@ def main() -> None:
     finally:
         shutil.rmtree(base, ignore_errors=True)
         if not args.keep:
-            drop_databases()
+            for engine in ("mysql", "postgresql"):
+                drop_database(engine, DATABASE)
 
 
 if __name__ == "__main__":
