@@ -149,36 +149,33 @@ def test_files_in_the_way_are_refused_in_the_plan_until_overwrite_is_ticked(
     assert (root / "a.txt").read_text() == "changed since\n"
 
 
-def test_yunohost_archives_point_to_yunohost(app: Flask, db: Database, sim_root: Path) -> None:
+def index_archive(
+    db: Database, name: str, *, kind: str, origin: str, app: str | None = None
+) -> None:
+    """An archive row as the index holds it (the pages only read the index)."""
     with db.write() as session:
         session.add(
             Archive(
-                name="ynh-made",
-                filename="ynh-made.tar",
-                kind="ynh_app",
-                app="nextcloud",
-                origin="yunohost",
+                name=name,
+                filename=f"{name}.tar",
+                kind=kind,
+                app=app,
+                origin=origin,
                 size_bytes=10,
                 created_at=system_clock(),
             )
         )
+
+
+def test_yunohost_archives_point_to_yunohost(app: Flask, db: Database, sim_root: Path) -> None:
+    index_archive(db, "ynh-made", kind="ynh_app", origin="yunohost", app="nextcloud")
     page = app.test_client().get("/archives/ynh-made/restore").data.decode()
     assert "yunohost backup restore ynh-made --force" in page
     assert 'id="restore-form"' not in page
 
 
 def test_database_archives_offer_a_database_name_not_a_folder(app: Flask, db: Database) -> None:
-    with db.write() as session:
-        session.add(
-            Archive(
-                name="jerry_shop_db",
-                filename="jerry_shop_db.tar",
-                kind="mysql",
-                origin="local",
-                size_bytes=10,
-                created_at=system_clock(),
-            )
-        )
+    index_archive(db, "jerry_shop_db", kind="mysql", origin="local")
     client = app.test_client()
     assert 'href="/archives/jerry_shop_db/restore"' in client.get("/archives").data.decode()
     page = client.get("/archives/jerry_shop_db/restore").data.decode()
