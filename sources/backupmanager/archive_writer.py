@@ -39,6 +39,9 @@ PIPELINE_DEPTH = 4
 FOLLOW_BLOCK = 1024 * 1024
 FOLLOW_WAIT_SECONDS = 0.005
 WRITEBACK_EVERY = 32 * 1024 * 1024
+# Leaving SCHED_IDLE takes this capability (root has it): without it, the follower never
+# enters it, or the hashing left when the program ends would crawl on a busy server.
+CAP_SYS_NICE = 23
 
 T = TypeVar("T")
 
@@ -385,13 +388,33 @@ class DirectAppend:
         self._follower.allow(end)
 
 
+def _may_leave_idle_priority() -> bool:
+    """Whether this process holds CAP_SYS_NICE (needed to come back from SCHED_IDLE)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> CAP_SYS_NICE & 1)
+    return False
+
+
+def _set_policy(thread: threading.Thread, policy: int) -> bool:
+    """Give a running thread a scheduling policy; False if the system refused."""
+    assert thread.native_id is not None
+    try:
+        os.sched_setscheduler(thread.native_id, policy, os.sched_param(0))
+    except OSError:  # refused, or the thread has just ended: only speed is at stake
+        return False
+    return True
+
+
 class _Follower:
     """Hashes a file from `start` as bytes are appended to it, until told it is done.
 
     A read never returns bytes beyond the file's size, and the kernel grows the size only
     after copying the written bytes in: what is read is what was written. With a `limit`, it
     reads no further than allow() said (bytes that may still be rewritten wait). Every
-    WRITEBACK_EVERY bytes it starts the writeback of what it has hashed.
+    WRITEBACK_EVERY bytes it starts the writeback of what it has hashed. It runs at idle
+    priority until finish(), when it can come back to normal priority then.
     """
 
     def __init__(
@@ -412,6 +435,11 @@ class _Follower:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="archive-follow", daemon=True)
         self._thread.start()
+        # While the program writes, our reading, hashing and counting take only CPU time nobody
+        # else wants: on 2 CPUs a dump tool and its server leave little, and taking a fair
+        # share would slow the dump (and the server's own services) by more than it costs us
+        # (doc/benchmarks.md). Set from here, not by the thread: finish() must come after it.
+        self._idle = _may_leave_idle_priority() and _set_policy(self._thread, os.SCHED_IDLE)
 
     def allow(self, limit: int) -> None:
         self._limit = limit
@@ -453,6 +481,8 @@ class _Follower:
     def finish(self) -> None:
         """Appending is over: hash what is left, then stop; raise a read or observer error."""
         self._done.set()
+        if self._idle and self._thread.is_alive():  # the rest is on the job's way: full speed
+            _set_policy(self._thread, os.SCHED_OTHER)
         self._thread.join()
         os.close(self._fd)
         if self._error is not None:

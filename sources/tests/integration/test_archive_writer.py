@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import subprocess
 import sys
 import tarfile
 import threading
@@ -15,6 +16,7 @@ import pytest
 from backupmanager import archive_writer, process
 from backupmanager.archive_writer import ArchiveWriteError, ArchiveWriter
 from backupmanager.databases import layout
+from tests.helpers import wait_for
 
 # Writes 3 MiB + 123 bytes to stdout in uneven pieces with pauses, like tar on a busy disk.
 SLOW_WRITER = """
@@ -208,3 +210,62 @@ def test_a_filesystem_that_cannot_splice_gets_the_dump_written_the_usual_way(
     assert written.sha256 == file_sha256(tmp_path / "partial.tar")
     with tarfile.open(tmp_path / "partial.tar") as archive:
         assert len(archive.getnames()) == 5  # four dump members, then info.json
+
+
+def test_the_hashing_yields_the_cpu_while_the_program_writes_then_finishes_at_full_speed(
+    tmp_path: Path,
+) -> None:
+    """The follower runs at SCHED_IDLE during the append and at normal priority for the rest."""
+    policies: list[int] = []
+    follower_ids: list[int] = []
+    released = threading.Event()
+
+    def observe(_offset: int, block: bytes) -> None:
+        if not block:  # a read that found nothing new yet
+            return
+        policies.append(os.sched_getscheduler(0))
+        follower_ids.append(threading.get_native_id())
+        released.wait(30)  # the first block waits until the append is declared over
+
+    with ArchiveWriter(tmp_path, "partial") as writer:
+        writer.add_info_json(b"{}", mtime=0)
+        direct = writer.start_direct(observe=observe)
+        direct.write_at(b"first", direct.start)
+        wait_for(lambda: follower_ids, what="the follower on the first block")
+        direct.write_at(b"second", direct.start + 5)  # read after end_direct() began
+        ender = threading.Thread(target=writer.end_direct)
+        ender.start()
+        wait_for(  # end_direct() gives the follower its priority back before waiting for it
+            lambda: os.sched_getscheduler(follower_ids[0]) == os.SCHED_OTHER,
+            what="the follower back at normal priority",
+        )
+        released.set()
+        ender.join()
+        written = writer.finish()
+    assert policies == [os.SCHED_IDLE, os.SCHED_OTHER]
+    assert written.sha256 == file_sha256(tmp_path / "partial.tar")
+
+
+# Run without CAP_SYS_NICE: the follower reports its own policy on the block it hashes.
+FOLLOWER_POLICY = """
+import os, sys
+from pathlib import Path
+from backupmanager.archive_writer import ArchiveWriter
+seen = []
+with ArchiveWriter(Path(sys.argv[1]), "partial") as writer:
+    writer.add_info_json(b"{}", mtime=0)
+    direct = writer.start_direct(observe=lambda _o, b: b and seen.append(os.sched_getscheduler(0)))
+    direct.write_at(b"data", direct.start)
+    writer.end_direct()
+    writer.finish()
+print(seen == [os.SCHED_OTHER])
+"""
+
+
+def test_without_the_right_to_come_back_the_hashing_never_goes_idle(tmp_path: Path) -> None:
+    """Leaving SCHED_IDLE needs CAP_SYS_NICE: a process without it keeps normal priority."""
+    argv = ["setpriv", "--inh-caps=-sys_nice", "--bounding-set=-sys_nice", sys.executable, "-c"]
+    result = subprocess.run(
+        [*argv, FOLLOWER_POLICY, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "True", result.stderr
