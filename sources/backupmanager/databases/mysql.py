@@ -153,29 +153,27 @@ class MysqlClient:
         return ("--binary-mode", "--default-character-set=utf8mb4", f"--database={database}")
 
 
-def server_version(client: MysqlClient) -> str:
-    rows = client.query("SELECT VERSION();")
-    return rows[0][0] if rows else ""
-
-
 def list_databases(client: MysqlClient) -> list[str]:
     return [row[0] for row in client.query("SHOW DATABASES;")]
 
 
 def database_facts(client: MysqlClient, database: str) -> dict[str, Any] | None:
-    """Character set, collation, size estimate and non-transactional tables, or None."""
-    schema, tables = client.query_each(
+    """Character set, collation, size estimate, non-transactional tables and the server's
+    version (one client start: they come before the dump), or None."""
+    schema, tables, version = client.query_each(
         [
             "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM "
             f"information_schema.SCHEMATA WHERE SCHEMA_NAME = {string(database)}",
             "SELECT TABLE_NAME, IFNULL(ENGINE, ''), IFNULL(DATA_LENGTH + INDEX_LENGTH, 0) FROM "
             f"information_schema.TABLES WHERE TABLE_SCHEMA = {string(database)} "
             "AND TABLE_TYPE = 'BASE TABLE'",
+            "SELECT VERSION()",
         ]
     )
     if not schema:
         return None
     return {
+        "server_version": version[0][0] if version else "",
         "charset": schema[0][0],
         "collation": schema[0][1],
         "estimated_bytes": sum(int(row[2] or 0) for row in tables),

@@ -361,7 +361,6 @@ class MysqlKind(DatabaseKind):
                 f"the database '{config.database}' does not exist on {client.server} "
                 f"(databases there: {names}). Check the job's database name."
             )
-        facts["server_version"] = mysql.server_version(client)
         if facts["non_transactional"]:
             context.log(
                 "WARNING: these tables do not use InnoDB, so their copy is not part of the "

@@ -14,7 +14,7 @@ from backupmanager.db import Database
 from backupmanager.restore.plan import RestoreOptions
 from backupmanager.settings import Settings
 from tests.conftest import SIMULATOR
-from tests.helpers import add_job, members, restore_now, run_job_now
+from tests.helpers import add_job, member_bytes, members, restore_now, run_job_now
 from tests.integration.db_support import (  # noqa: F401 (fixture)
     SampleDatabase,
     drop_accounts,
@@ -117,6 +117,13 @@ def test_archives_are_listed_by_yunohost_with_correct_information(
     inner = json.loads(beside)
     assert inner["size"] == info["size"]
     assert inner["from_yunohost_version"]
+    facts = json.loads(member_bytes(tar, "backup_info.json"))["database"]["facts"]
+    if sample_db.engine == "mysql":  # asked with the other facts, before the dump
+        assert facts["server_version"] == mysql_admin("SELECT VERSION()").strip()
+        assert facts["charset"] == "utf8mb4"
+    else:
+        assert facts["version"] == pg_admin("SHOW server_version").strip()
+        assert facts["encoding"] == "UTF8"
 
 
 @pytest.mark.parametrize("compression", ["zstd", "none"])
