@@ -16,9 +16,10 @@ created once and kept with --keep (creating them takes about a minute).
 row-count comparison; PostgreSQL through a staging database) against the raw load
 (`mysql NEW < dump.sql`, `pg_restore -d NEW dump`), alternated, in a database created empty.
 
---breakdown: what each part of our work costs without compression: the job kind as it is, then
-with the row counting switched off (MariaDB), then with the SHA256 switched off too (what is
-left is the plumbing: stdbuf, splice, members, metadata), interleaved with the raw tool.
+--breakdown: what each part of our work costs without compression: the job kind as it is, with
+its follower thread (SHA256, row counts) kept at normal priority instead of SCHED_IDLE, with the
+row counting switched off (MariaDB), then with the SHA256 switched off too (what is left is the
+plumbing: stdbuf, splice, members, metadata), interleaved with the raw tool.
 """
 
 from __future__ import annotations
@@ -252,6 +253,10 @@ class _NoHash:
 @contextmanager
 def switched_off(*parts: str) -> Iterator[None]:
     with ExitStack() as stack:
+        if "idle priority" in parts:
+            stack.enter_context(
+                mock.patch.object(archive_writer, "_may_leave_idle_priority", lambda: False)
+            )
         if "counting" in parts:
             stack.enter_context(mock.patch.object(MysqlDumpCounter, "feed", lambda *_: None))
         if "hashing" in parts:
@@ -262,6 +267,7 @@ def switched_off(*parts: str) -> Iterator[None]:
 def breakdown(settings: Settings, engine: str, runs: int) -> str:
     variants: dict[str, tuple[str, ...]] = {
         "as it is": (),
+        "follower at normal priority": ("idle priority",),
         "without row counting": ("counting",),
         "without row counting nor SHA256": ("counting", "hashing"),
     }
@@ -385,10 +391,10 @@ def main() -> None:
             return
         if args.breakdown:
             print(
-                "| engine | raw tool (none) | job kind as it is | without row counting "
-                "| without row counting nor SHA256 |"
+                "| engine | raw tool (none) | job kind as it is | follower at normal priority "
+                "| without row counting | without row counting nor SHA256 |"
             )
-            print("|---|---:|---:|---:|---:|")
+            print("|---|---:|---:|---:|---:|---:|")
             for engine in ("mysql", "postgresql"):
                 print(breakdown(settings, engine, args.runs), flush=True)
             return
