@@ -414,7 +414,7 @@ class _Follower:
     after copying the written bytes in: what is read is what was written. With a `limit`, it
     reads no further than allow() said (bytes that may still be rewritten wait). Every
     WRITEBACK_EVERY bytes it starts the writeback of what it has hashed. It runs at idle
-    priority until finish(), when it can come back to normal priority then.
+    priority until finish() when the process may come back from it (CAP_SYS_NICE).
     """
 
     def __init__(
