@@ -2,31 +2,55 @@
 
 from __future__ import annotations
 
+
+def N_(text: str) -> str:
+    """Marks an English message the dashboard shows in the page's language (web/known_messages.py;
+    tools/translations.sh extracts it). Returns it unchanged: logs, CLI and API stay in English."""
+    return text
+
+
 KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
     (
         "No space left on device",
-        "The disk is full. Free some space (delete old archives or raise retention) and run the job again.",
+        N_(
+            "The disk is full. Free some space (delete old archives or raise retention) and run "
+            "the job again."
+        ),
     ),
     (
         "There is already a YunoHost operation running",
-        "YunoHost stayed busy with another operation (an install, an upgrade, another backup) for "
-        "too long. The job will run again at its next slot; you can also use Run now later.",
+        N_(
+            "YunoHost stayed busy with another operation (an install, an upgrade, another backup) "
+            "for too long. The job will run again at its next slot; you can also use Run now later."
+        ),
     ),
     (
         "will not be saved",
-        "YunoHost does not know this app: it may have been removed or renamed. Edit the job to pick an installed app.",
+        N_(
+            "YunoHost does not know this app: it may have been removed or renamed. Edit the job "
+            "to pick an installed app."
+        ),
     ),
     (
         "is unknown",
-        "YunoHost does not know this system part. Edit the job and pick parts listed by 'yunohost hook list backup'.",
+        N_(
+            "YunoHost does not know this system part. Edit the job and pick parts listed by "
+            "'yunohost hook list backup'."
+        ),
     ),
     (
         "must be run as root",
-        "YunoHost commands need root: run the worker as root (the backupmanager-worker service does).",
+        N_(
+            "YunoHost commands need root: run the worker as root (the backupmanager-worker "
+            "service does)."
+        ),
     ),
     (
         "Access denied for user",
-        "The database refused the connection: check the user name and that it may read the database.",
+        N_(
+            "The database refused the connection: check the user name and that it may read the "
+            "database."
+        ),
     ),
 )
 

@@ -16,7 +16,7 @@ from backupmanager.databases.common import (
     Invocation,
     Log,
 )
-from backupmanager.databases.errors import explain, missing_tool_advice, server_label
+from backupmanager.databases.errors import TOOL_FAILED, explain, missing_tool_advice, server_label
 from backupmanager.settings import Settings
 
 ENGINE = "mysql"
@@ -92,7 +92,7 @@ class MysqlClient:
         message = explain(
             error.stderr_tail, engine=ENGINE, database=database, user=user, server=self.server
         )
-        return DatabaseError(f"{program} failed: {message}")
+        return DatabaseError(TOOL_FAILED.format(program=program) + message)
 
     def query(self, sql: str, *, database: str = "", for_database: str = "") -> list[list[str]]:
         """Rows of the last statements' results (tab-separated batch output, unescaped)."""

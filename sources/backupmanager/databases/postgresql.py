@@ -11,7 +11,7 @@ from typing import Any
 
 from backupmanager import process
 from backupmanager.databases.common import Contents, DatabaseError, Endpoint, Invocation, Log
-from backupmanager.databases.errors import explain, missing_tool_advice, server_label
+from backupmanager.databases.errors import TOOL_FAILED, explain, missing_tool_advice, server_label
 from backupmanager.settings import Settings
 
 ENGINE = "postgresql"
@@ -148,7 +148,7 @@ class PostgresClient:
         message = explain(
             error.stderr_tail, engine=ENGINE, database=database, user=user, server=self.server
         )
-        return DatabaseError(f"{program} failed: {message}")
+        return DatabaseError(TOOL_FAILED.format(program=program) + message)
 
     def psql(self, sql: str, *, database: str = MAINTENANCE_DATABASE) -> str:
         output = bytearray()

@@ -38,6 +38,7 @@ from backupmanager.databases.layout import (
     hook_name,
     restore_hook,
 )
+from backupmanager.errors import N_
 from backupmanager.jobs import BackupContext, BackupResult, JobConfigError, JobFailed
 from backupmanager.jobs.db_config import DatabaseJobConfig
 from backupmanager.secret_store import SecretError, SecretStore
@@ -48,9 +49,18 @@ BATCH_BYTES = 1024 * 1024
 # Read the dump tool's pipe every few ms, in big blocks (with zstd).
 GATHER_SECONDS = 0.004
 OUTPUT_BUFFER = "1M"  # stdbuf -o: the dump tool's stdout buffer
-DISK_FULL = (
+DISK_FULL = N_(
     "The disk holding the archives is full (No space left on device). Free some space (delete "
     "old archives or lower the retention) and run the job again."
+)
+REFUSED_OR_MISSING = N_(
+    "{server} refused access for user '{user}' to the database '{database}', or it does not "
+    "exist (databases this user can see: {names}). Check the job's database name and the "
+    "user's grants."
+)
+MISSING_DATABASE = N_(
+    "The database '{database}' does not exist on {server} (databases there: {names}). Check "
+    "the job's database name."
 )
 
 
@@ -351,16 +361,10 @@ class MysqlKind(DatabaseKind):
         facts = mysql.database_facts(client, config.database)
         if facts is None:
             names = ", ".join(mysql.list_databases(client)[:20]) or "none"
+            fields = {"server": client.server, "database": config.database, "names": names}
             if client.endpoint.user:  # MariaDB hides the databases a user has no right on
-                raise DatabaseError(
-                    f"{client.server} refused access for user '{client.endpoint.user}' to the "
-                    f"database '{config.database}', or it does not exist (databases this user "
-                    f"can see: {names}). Check the job's database name and the user's grants."
-                )
-            raise DatabaseError(
-                f"the database '{config.database}' does not exist on {client.server} "
-                f"(databases there: {names}). Check the job's database name."
-            )
+                raise DatabaseError(REFUSED_OR_MISSING.format(user=client.endpoint.user, **fields))
+            raise DatabaseError(MISSING_DATABASE.format(**fields))
         if facts["non_transactional"]:
             context.log(
                 "WARNING: these tables do not use InnoDB, so their copy is not part of the "

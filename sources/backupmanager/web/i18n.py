@@ -11,6 +11,7 @@ from flask_babel import Babel, format_datetime, format_decimal, format_timedelta
 from flask_babel import gettext as _
 
 from backupmanager import cron
+from backupmanager.web import known_messages
 
 LANGUAGES = ("en", "fr")
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
@@ -123,4 +124,5 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     Babel(app, locale_selector=_select_locale, timezone_selector=lambda: state().timezone)
     app.jinja_env.filters.update(when=when, size=size, duration=duration, schedule=schedule_words)
+    app.jinja_env.filters["localized"] = known_messages.localized
     app.jinja_env.globals.update(language=language, age=age, seconds_between=seconds_between)

@@ -14,6 +14,7 @@ import pytest
 
 from backupmanager import services
 from backupmanager.db import Database
+from backupmanager.models import Run
 from backupmanager.secret_store import SecretStore
 from backupmanager.settings import Settings
 from tests.helpers import run_job_now
@@ -30,6 +31,11 @@ from tests.integration.db_support import (  # noqa: F401 (fixture)
 def failed_run_message(
     db: Database, settings: Settings, engine: str, config: dict[str, object]
 ) -> str:
+    return failed_run(db, settings, engine, config).error_message or ""
+
+
+def failed_run(db: Database, settings: Settings, engine: str, config: dict[str, object]) -> Run:
+    """A job made without checking the server, run once: it must fail and leave nothing."""
     job = services.create_job(
         db,
         settings,
@@ -39,7 +45,7 @@ def failed_run_message(
     run = run_job_now(db, settings, job.id)
     assert run.status == "error", run.log_text
     assert not list(settings.archives_dir.glob("bm-partial-*"))  # nothing half-written is left
-    return run.error_message or ""
+    return run
 
 
 def free_port() -> int:
