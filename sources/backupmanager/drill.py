@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from backupmanager.clock import Clock
 from backupmanager.db import Database
+from backupmanager.errors import N_
 from backupmanager.index import ORIGIN_LOCAL
 from backupmanager.models import (
     COMMAND_QUEUED,
@@ -32,6 +33,11 @@ from backupmanager.restore.plan import RestoreOptions
 from backupmanager.restore.service import add_queued_restore
 from backupmanager.services import InputError, get_job
 from backupmanager.settings import Settings
+
+# The verdict recorded on the job, shown translated on the dashboard (web/known_messages.py).
+DRILL_PASSED_IN = N_("{archive} restored into a throw-away database in {seconds} s: {compared}.")
+DRILL_PASSED = N_("{archive} restored into a throw-away database: {compared}.")
+DRILL_FAILED = N_("{archive} could not be restored: {error}")
 
 DRILL_TYPES = ("mysql", "postgresql")
 DRILL_PREFIX = "bm_drill_"
@@ -101,11 +107,13 @@ def verdict_message(restore: Restore, started: datetime | None) -> str:
             ),
             "",
         )
-        took = ""
         if started is not None and restore.finished_at is not None:
-            took = f" in {(restore.finished_at - started).total_seconds():.0f} s"
-        return f"{restore.archive_name} restored into a throw-away database{took}: {compared}."
-    return f"{restore.archive_name} could not be restored: {restore.error_message}"
+            seconds = f"{(restore.finished_at - started).total_seconds():.0f}"
+            return DRILL_PASSED_IN.format(
+                archive=restore.archive_name, seconds=seconds, compared=compared
+            )
+        return DRILL_PASSED.format(archive=restore.archive_name, compared=compared)
+    return DRILL_FAILED.format(archive=restore.archive_name, error=restore.error_message)
 
 
 def drop_leftovers(db: Database, settings: Settings, job_id: int, keep: str) -> list[str]:

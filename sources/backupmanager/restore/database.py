@@ -23,6 +23,7 @@ from backupmanager.databases import mysql, pg_memberships, postgresql
 from backupmanager.databases.common import DatabaseError, compare_contents
 from backupmanager.databases.reader import DumpArchiveError, dump_blocks
 from backupmanager.db import Database
+from backupmanager.errors import N_
 from backupmanager.restore.database_plan import (
     DatabaseRestoreRefused,
     Target,
@@ -33,6 +34,11 @@ from backupmanager.restore.plan import RestoreOptions
 from backupmanager.restore.steps import StepFailed
 from backupmanager.runlog import RunLog
 from backupmanager.settings import Settings
+
+# The compare step's outcome, shown translated on the dashboard (web/known_messages.py).
+NOTHING_TO_COMPARE = N_("the archive records no row counts: nothing to compare")
+AS_IN_DUMP = N_("{tables} tables, {rows} rows and {views} views, as in the dump")
+DIFFERS_FROM_DUMP = N_("the restored database differs from the dump: {problems}")
 
 
 class RestoreRun(Protocol):
@@ -200,17 +206,14 @@ class _Steps:
     def compare(self, into: str) -> str:
         recorded = self.target.archive.recorded_contents
         if recorded is None:
-            return "the archive records no row counts: nothing to compare"
+            return NOTHING_TO_COMPARE
         restored = self.module.contents(self.client, into)
         problems = compare_contents(recorded, restored)
         if problems:
             shown = "; ".join(problems[:10]) + ("; …" if len(problems) > 10 else "")
-            raise StepFailed(f"the restored database differs from the dump: {shown}")
+            raise StepFailed(DIFFERS_FROM_DUMP.format(problems=shown))
         rows = sum(restored.tables.values())
-        return (
-            f"{len(restored.tables)} tables, {rows} rows and {len(restored.views)} views, "
-            "as in the dump"
-        )
+        return AS_IN_DUMP.format(tables=len(restored.tables), rows=rows, views=len(restored.views))
 
     def swap(self, staging: str) -> str:
         postgresql.drop_database(self.client, self.target.name)

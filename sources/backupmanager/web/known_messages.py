@@ -13,9 +13,11 @@ import re
 
 from flask_babel import gettext
 
+from backupmanager import drill
 from backupmanager.databases import errors as database_errors
 from backupmanager.errors import KNOWN_ERRORS
 from backupmanager.jobs import db_dump
+from backupmanager.restore import database as database_restore
 
 TEMPLATES: tuple[str, ...] = (
     database_errors.UNKNOWN_DATABASE,
@@ -27,10 +29,21 @@ TEMPLATES: tuple[str, ...] = (
     db_dump.DISK_FULL,
     db_dump.REFUSED_OR_MISSING,
     db_dump.MISSING_DATABASE,
+    drill.DRILL_PASSED_IN,
+    drill.DRILL_PASSED,
+    drill.DRILL_FAILED,
+    database_restore.DIFFERS_FROM_DUMP,
     *(advice for _needle, advice in KNOWN_ERRORS),
 )
-# Values of fields that are our own words too ({server}): translated when they are a whole value.
-LABELS: tuple[str, ...] = (database_errors.LOCAL_SERVER, database_errors.REMOTE_SERVER)
+# Values of fields that are our own words too ({server}, a drill's {compared} or {error}):
+# translated when they are the whole value.
+LABELS: tuple[str, ...] = (
+    database_errors.LOCAL_SERVER,
+    database_errors.REMOTE_SERVER,
+    database_restore.AS_IN_DUMP,
+    database_restore.NOTHING_TO_COMPARE,
+    database_restore.DIFFERS_FROM_DUMP,
+)
 FIELD = re.compile(r"\{(\w+)\}")
 
 

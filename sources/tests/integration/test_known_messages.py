@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask_babel import gettext
@@ -15,6 +17,7 @@ from backupmanager.db import Database
 from backupmanager.settings import Settings
 from backupmanager.web.known_messages import FIELD, LABELS, TEMPLATES, localized
 from tests.integration.db_support import SampleDatabase, sample_db, unique  # noqa: F401
+from tests.integration.test_db_drill import drill_now, make_job
 from tests.integration.test_db_errors import failed_run
 
 SAMPLE_FIELDS = {
@@ -26,6 +29,11 @@ SAMPLE_FIELDS = {
     "names": "blog, shop_old",
     "name": "MariaDB",
     "address": "10.0.0.2:3306",
+    "archive": "bm-shop-20261122-030000",
+    "seconds": "4",
+    "compared": "our words",
+    "error": "a tool's words",
+    "problems": "table t: 3 rows, 4 recorded",
 }
 
 
@@ -77,3 +85,16 @@ def test_a_failed_database_run_reads_in_french_on_a_french_page(
         assert "Vérifiez le nom de base de la tâche" in french
         english = client.get(path).data.decode()
         assert f"&#39;{missing}&#39; does not exist on the local {server} server" in english
+
+
+def test_a_drills_verdict_reads_in_french_on_the_jobs_page(
+    app: Flask, db: Database, settings: Settings, sample_db: SampleDatabase
+) -> None:
+    job_id = make_job(db, settings, sample_db)
+    assert drill_now(db, settings, job_id)["status"] == "success"
+    french = app.test_client().get(f"/jobs/{job_id}", headers={"Accept-Language": "fr"})
+    page = french.data.decode()
+    assert "restaurée dans une base jetable en" in page
+    assert re.search(r"\d+ tables, \d+ lignes et \d+ vues, comme dans la sauvegarde\.", page)
+    english = app.test_client().get(f"/jobs/{job_id}").data.decode()
+    assert re.search(r"\d+ tables, \d+ rows and \d+ views, as in the dump\.", english)
