@@ -162,9 +162,8 @@ def stream(
     it means is the caller's call.
     """
     command: Argv = tuple(str(part) for part in argv)
-    child = _spawn(command, env, cwd, pass_fds, stdin=subprocess.DEVNULL)
-    assert child.stdout is not None
-    if not _enlarge_pipe(child.stdout.fileno()):
+    child, big_pipe = _spawn_with_big_pipe(command, env, cwd, pass_fds)
+    if not big_pipe:
         gather_seconds = 0.0  # a small pipe would fill while we wait: read as data comes
 
     def take(fd: int) -> int:
@@ -197,17 +196,21 @@ def splice(
     A non-zero exit is returned, not raised, as with stream().
     """
     command: Argv = tuple(str(part) for part in argv)
-    child = _spawn(command, env, cwd, pass_fds, stdin=subprocess.DEVNULL)
-    assert child.stdout is not None
-    _enlarge_pipe(child.stdout.fileno())
+    child, _big_pipe = _spawn_with_big_pipe(command, env, cwd, pass_fds)
     return _run_taking_stdout(child, command, take, on_line, secrets, timeout)
 
 
-def _enlarge_pipe(fd: int) -> bool:
-    """Give the pipe STREAM_PIPE_BYTES; False if the system keeps it smaller (only slower)."""
+def _spawn_with_big_pipe(
+    command: Argv, env: Mapping[str, str | None] | None, cwd: Path | None, pass_fds: Sequence[int]
+) -> tuple[subprocess.Popen[bytes], bool]:
+    """Start a program whose stdout is data (stream, splice), its pipe enlarged to
+    STREAM_PIPE_BYTES; the flag is False if the system keeps it smaller (only slower)."""
+    child = _spawn(command, env, cwd, pass_fds, stdin=subprocess.DEVNULL)
+    assert child.stdout is not None
+    fd = child.stdout.fileno()
     with contextlib.suppress(OSError):
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, STREAM_PIPE_BYTES)
-    return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) >= STREAM_PIPE_BYTES
+    return child, fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) >= STREAM_PIPE_BYTES
 
 
 def _run_taking_stdout(
