@@ -272,9 +272,8 @@ class DatabaseKind:
 @dataclass
 class Opened:
     facts: dict[str, Any]
-    snapshot: postgresql.Snapshot | None = (
-        None  # PostgreSQL: the session pg_dump's snapshot is from
-    )
+    # PostgreSQL: the session whose snapshot pg_dump uses (row counts and roles are asked there).
+    snapshot: postgresql.Snapshot | None = None
 
 
 def _version(asked: Future[str]) -> str:
