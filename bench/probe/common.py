@@ -8,6 +8,7 @@ The instance is the one the test suite builds (tests/conftest.py): real SQLite, 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,3 +100,12 @@ def instance(base: Path, *, archives_dir: Path | None = None) -> Iterator[Instan
 def files_under(root: Path) -> set[Path]:
     """Every path under root (symbolic links not followed)."""
     return {Path(folder) / name for folder, dirs, files in os.walk(root) for name in dirs + files}
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
