@@ -12,6 +12,7 @@ and one archive, then generates `--cases` positive and `--cases` negative cases 
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import subprocess
 import tempfile
@@ -29,7 +30,11 @@ from tests.e2e.browser import free_port
 from tests.helpers import BACKUPMANAGER, add_job, run_job_now, wait_for
 
 
-def fuzz_operation(operation: object, mode: GenerationMode, cases: int, tally: Tally) -> None:
+def fuzz_operation(
+    operation: object, mode: GenerationMode, cases: int, tally: Tally, kinds: dict[str, int]
+) -> None:
+    """`cases` generated requests; each failure counted under its operation, check and status."""
+
     @given(case=operation.as_strategy(generation_mode=mode))  # type: ignore[attr-defined]
     @settings(max_examples=cases, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))  # fmt: skip
@@ -37,9 +42,17 @@ def fuzz_operation(operation: object, mode: GenerationMode, cases: int, tally: T
         tally.case()
         try:
             case.call_and_validate(timeout=30)
-        except Exception as error:  # every failure is a finding, and the run goes on
-            first = str(error).strip().splitlines()[:3]
-            tally.finding(f"{case.method} {case.formatted_path}: {' | '.join(first)}")
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # schemathesis's FailureGroup: a finding, the run goes on
+            text = str(error)
+            titles = re.findall(r"^- (ST\d+ [^\n]+)", text, re.MULTILINE) or [text[:120]]
+            status = re.search(r"^\[(\d{3})\]", text, re.MULTILINE)
+            answer = status[1] if status else "no answer"
+            for title in titles:
+                key = f"{case.method} {case.operation.path}: {title} (HTTP {answer})"
+                kinds[key] = kinds.get(key, 0) + 1
+                tally.findings.append(key)
 
     check()
 
@@ -58,6 +71,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=200, help="per operation and mode")
     arguments = parser.parse_args()
     tally = Tally("api_fuzz")
+    kinds: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="bm-probe-") as folder, instance(Path(folder)) as inst:
         job_id = add_job(inst.db, inst.settings)
         run_job_now(inst.db, inst.settings, job_id)
@@ -73,12 +87,15 @@ def main() -> None:
             schema = schemathesis.openapi.from_url(url, config=config, headers={HEADER: token})
             for result in schema.get_all_operations():
                 for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                    fuzz_operation(result.ok(), mode, arguments.cases, tally)
+                    fuzz_operation(result.ok(), mode, arguments.cases, tally, kinds)
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=60)
-    print(tally.summary(cases_per_operation_and_mode=arguments.cases))
+    for key, count in sorted(kinds.items()):
+        print(f"{count:6d} x {key}")
+    server_errors = sum(count for key, count in kinds.items() if "(HTTP 5" in key)
+    print(tally.summary(distinct=len(kinds), http_5xx=server_errors))
 
 
 if __name__ == "__main__":
