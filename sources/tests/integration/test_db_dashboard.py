@@ -94,10 +94,10 @@ def test_a_database_archive_is_restored_under_a_new_name_from_the_dashboard(
     assert new_name in plan and 'id="restore-now"' in plan
     assert new_name not in databases_on(sample_db.engine)  # the plan changed nothing
 
-    token = re.search(r'name="csrf_token" value="([^"]+)"', plan)[1]  # type: ignore[index]
-    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', plan))
-    assert hidden["database"] == new_name and hidden["action"] == "restore"
-    started = client.post(form_page, data={**hidden, "csrf_token": token})
+    token = csrf(client, form_page)
+    fields = {"database": new_name, "action": "restore", "plan": str(plan_id)}
+    assert f'form="restore-form" name="plan" value="{plan_id}"' in plan
+    started = client.post(form_page, data={**fields, "csrf_token": token})
     assert started.status_code == 302
     restore_id = int(started.headers["Location"].rsplit("/", 1)[1])
     work_restore_commands(db, settings)
