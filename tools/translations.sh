@@ -10,7 +10,7 @@ catalog=translations/messages.pot
 # N_ marks the messages of runs and restores the dashboard translates (web/known_messages.py).
 "$pybabel" extract -F translations/babel.cfg -k _l -k lazy_gettext -k N_ --no-location \
   --project BackupManager --omit-header -o "$catalog" web templates errors.py databases/errors.py \
-  jobs/db_dump.py drill.py restore/database.py
+  jobs/db_dump.py drill.py restore/database.py restore/refusals.py
 for lang in fr; do
   po="translations/$lang/LC_MESSAGES/messages.po"
   if [ -f "$po" ]; then

@@ -59,11 +59,9 @@ def _confirm(plan: dict[str, Any], options: RestoreOptions) -> RestoreOptions:
         if not click.confirm(question):
             fail("nothing was restored", code=EXIT_FAILED)
         overwrite = True
-    if plan["to_origin"] and plan["files"]["overwrite"] and not overwrite:
+    if plan["files"]["overwrite"] and not overwrite:
         count = plan["files"]["overwrite"]
-        if not click.confirm(
-            f"{count} existing files at their origin will be overwritten. Overwrite them?"
-        ):
+        if not click.confirm(f"{count} existing files will be overwritten. Overwrite them?"):
             fail("nothing was restored", code=EXIT_FAILED)
         overwrite = True
     if not click.confirm("Start this restore?"):
@@ -99,7 +97,11 @@ def _run_here(ctx: Context, database: Database, restore_id: int) -> None:
     help="Database archives: restore into this database.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask: start the restore after printing the plan.")
-@click.option("--overwrite", is_flag=True, help="Allow replacing files that exist at their origin.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Allow replacing files (or a database) that already exist where the restore writes.",
+)
 @click.option("--skip-commands", is_flag=True, help="Do not run the archive's restore commands.")
 @click.option(
     "--plan", "plan_only", is_flag=True, help="Print the plan and stop (changes nothing)."

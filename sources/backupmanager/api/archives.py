@@ -187,7 +187,9 @@ def start_restore(name: str) -> Response:
     except (RestoreInputError, RestoreRefused) as error:
         # A well-formed request this archive cannot honour (its kind, these options): 409.
         raise ApiError(409, str(error)) from None
-    url = url_for("api.restore_status", name=row.name)
+    # A plan is not a restore: it is read at …/restore/plan, never in the restores' status.
+    endpoint = "api.restore_plan" if request_body.plan_only else "api.restore_status"
+    url = url_for(endpoint, name=row.name)
     answer = {"restore_id": restore_id, "archive_name": row.name, "status": "queued", "url": url}
     return ok(answer, 202, location=url)
 
@@ -221,15 +223,30 @@ def restore_status_view(restore: Restore, *, log_lines: int) -> dict[str, Any]:
     }
 
 
-@route("/v1/archives/<name>/restore/status", ["GET"])
-def restore_status(name: str) -> Response:
-    """The newest restore of this archive: phase, progress, steps done, error, log tail."""
+def _newest(name: str, *, plans: bool) -> Response:
+    from backupmanager.restore.service import is_plan
+
     params = query(RestoreStatusQuery)
     checked_name(name)
     with state().db.read() as session:
         restore = session.scalar(
-            select(Restore).where(Restore.archive_name == name).order_by(Restore.id.desc())
+            select(Restore)
+            .where(Restore.archive_name == name, is_plan() if plans else ~is_plan())
+            .order_by(Restore.id.desc())
         )
         if restore is None:
-            raise ApiError(404, f"archive '{name}' has not been restored (no restore to report)")
+            missing = "no plan was asked" if plans else "it has not been restored"
+            raise ApiError(404, f"archive '{name}': {missing}")
         return ok(restore_status_view(restore, log_lines=params.log_lines))
+
+
+@route("/v1/archives/<name>/restore/status", ["GET"])
+def restore_status(name: str) -> Response:
+    """The newest restore of this archive (plans excluded): phase, progress, steps, error, log."""
+    return _newest(name, plans=False)
+
+
+@route("/v1/archives/<name>/restore/plan", ["GET"])
+def restore_plan(name: str) -> Response:
+    """The newest plan asked with `plan_only`: `plan`, and `error` when it would be refused."""
+    return _newest(name, plans=True)

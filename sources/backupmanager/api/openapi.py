@@ -82,6 +82,13 @@ WRITE_ERRORS = ("403", "404", "413", "415")
 RUN_STATUS = _query("status", {"type": "string", "enum": RUN_STATUSES}, "Only runs in this state.")
 
 
+LOG_LINES = _query(
+    "log_lines",
+    {"type": "integer", "minimum": 0, "maximum": 1000, "default": 50},
+    "Last lines of the restore's log to include.",
+)
+
+
 def paths() -> dict[str, Any]:
     return {
         "/api/v1/health": {
@@ -241,14 +248,15 @@ def paths() -> dict[str, Any]:
             "get": operation(
                 "The archive's newest restore: phase, progress, steps done, error, log tail.",
                 _ok("200", "RestoreStatus", "The newest restore."),
-                parameters=[
-                    NAME,
-                    _query(
-                        "log_lines",
-                        {"type": "integer", "minimum": 0, "maximum": 1000, "default": 50},
-                        "Last lines of the restore's log to include.",
-                    ),
-                ],
+                parameters=[NAME, LOG_LINES],
+                errors=("404",),
+            )
+        },
+        "/api/v1/archives/{name}/restore/plan": {
+            "get": operation(
+                "The archive's newest plan (asked with plan_only): the plan, or why it is refused.",
+                _ok("200", "RestoreStatus", "The newest plan."),
+                parameters=[NAME, LOG_LINES],
                 errors=("404",),
             )
         },

@@ -31,6 +31,7 @@ from backupmanager.restore.database_plan import (
     resolve_target,
 )
 from backupmanager.restore.plan import RestoreOptions
+from backupmanager.restore.refusals import refusal_text
 from backupmanager.restore.steps import StepFailed
 from backupmanager.runlog import RunLog
 from backupmanager.settings import Settings
@@ -47,6 +48,7 @@ class RestoreRun(Protocol):
     db: Database
     settings: Settings
     log: RunLog
+    face: str  # where the restore was asked from, for the words of a refusal (refusals.py)
 
     def progress(self, done: int, total: int | None) -> None: ...
     def begin_step(self, step: str) -> None: ...
@@ -62,8 +64,9 @@ def restore_database(
     target = resolve_target(run.db, run.settings, path, options, run.log.line)
     plan = make_plan(target, name, options)
     run.save_plan(plan, int(target.archive.meta["dump_bytes"]))
-    if plan["refusal"]:
-        raise DatabaseRestoreRefused(plan["refusal"])
+    refusal = refusal_text(plan, run.face)
+    if refusal:
+        raise DatabaseRestoreRefused(refusal)
     if options.plan_only:
         return "Plan computed; nothing was changed."
     return _Steps(run, target, options, expected_sha256).run()

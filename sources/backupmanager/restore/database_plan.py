@@ -29,6 +29,7 @@ from backupmanager.db import Database
 from backupmanager.jobs.db_config import DatabaseJobConfig
 from backupmanager.models import Job
 from backupmanager.restore.plan import RestoreOptions
+from backupmanager.restore.refusals import CLI, database_exists, wording
 from backupmanager.secret_store import SecretError
 from backupmanager.settings import Settings
 
@@ -196,13 +197,9 @@ def make_plan(target: Target, archive_name: str, options: RestoreOptions) -> dic
         )
     if options.drill:
         steps.append({"step": "drop", "action": f"drop the throw-away database {target.name}"})
-    refusal = None
+    reason = None
     if target.exists and not options.overwrite:
-        refusal = (
-            f"the database {target.name} exists ({target.existing_tables} tables) and would be "
-            "replaced: confirm with --overwrite, or restore into another database with "
-            "--database NEW_NAME"
-        )
+        reason = database_exists(target.name, target.existing_tables)
     origin = f"{archive.engine} database {archive.database}"
     return {
         "archive": archive_name,
@@ -220,7 +217,8 @@ def make_plan(target: Target, archive_name: str, options: RestoreOptions) -> dic
         "steps": steps,
         "commands": [],
         "commands_blocked": None,
-        "refusal": refusal,
+        "refusal": wording(reason, CLI) if reason else None,
+        "refusal_reason": reason,
         "database": {
             "engine": archive.engine,
             "source": archive.database,

@@ -28,6 +28,7 @@ from backupmanager.models import (
     Restore,
 )
 from backupmanager.restore.plan import RestoreOptions, make_plan
+from backupmanager.restore.refusals import CLI, face_of
 from backupmanager.restore.safety import UnsafeArchive, scan_archive
 from backupmanager.restore.steps import STEPS, StepContext, StepFailed
 from backupmanager.runlog import RunLog
@@ -69,6 +70,7 @@ class RestoreExecution:
         self.log = RunLog(db, restore_id, instance_timezone(settings), model=Restore)
         self.steps: list[dict[str, Any]] = []
         self._current: str | None = None  # the step under way, named in a failure
+        self.face = CLI  # where the restore was asked from: the words of a refusal
 
     def _update(self, **values: Any) -> None:
         with self.db.write() as session:
@@ -98,6 +100,7 @@ class RestoreExecution:
             row = session.get(Restore, self.restore_id)
             assert row is not None
             name, options = row.archive_name, RestoreOptions.from_dict(json.loads(row.options_json))
+            self.face = face_of(row.requested_by)
         self.log.line(f"Restore {self.restore_id} of archive {name} started.")
         try:
             return self._restore(name, options)
@@ -147,7 +150,7 @@ class RestoreExecution:
         kind = scan.backup_info.get("type")
         if kind not in RESTORABLE_TYPES:
             raise RestoreRefused(f"archives of type {kind!r} are not restored by this command yet")
-        plan, manifest = make_plan(self.settings, name, scan, options)
+        plan, manifest = make_plan(self.settings, name, scan, options, face=self.face)
         self._update(plan_json=json.dumps(plan.as_dict()), total_bytes=scan.bytes)
         if plan.refusal:
             raise RestoreRefused(plan.refusal)

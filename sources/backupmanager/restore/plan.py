@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from backupmanager.admin_commands import ENABLE_HINT
 from backupmanager.jobs.custom_dir_config import Hooks, RestoreSettings
+from backupmanager.restore.refusals import CLI, files_exist, wording
 from backupmanager.restore.safety import ArchiveScan, UnsafeArchive, declared_paths
 from backupmanager.settings import Settings
 from backupmanager.systemd import unit_name
@@ -56,7 +57,8 @@ class RestorePlan:
     steps: list[dict[str, Any]]
     commands: list[str] = field(default_factory=list)
     commands_blocked: str | None = None
-    refusal: str | None = None  # why this restore would be refused with these options
+    refusal: str | None = None  # why this restore would be refused with these options (CLI)
+    refusal_reason: dict[str, Any] | None = None  # the same as data, for the other faces
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,7 +147,7 @@ def _firewall_step(manifest: Manifest) -> dict[str, Any]:
 
 
 def make_plan(
-    settings: Settings, name: str, scan: ArchiveScan, options: RestoreOptions
+    settings: Settings, name: str, scan: ArchiveScan, options: RestoreOptions, *, face: str = CLI
 ) -> tuple[RestorePlan, Manifest]:
     manifest = Manifest.read(scan.backup_info)
     to_origin = options.target is None
@@ -194,18 +196,17 @@ def make_plan(
         post = [*manifest.restore.post_restore_commands, *manifest.hooks.restore_post]
         if post:
             plan.steps.append({"step": "post_restore", "action": f"{run_them} {post}"})
-    plan.refusal = _refusal(plan, options)
+    plan.refusal = _refusal(plan, options, face)
     return plan, manifest
 
 
-def _refusal(plan: RestorePlan, options: RestoreOptions) -> str | None:
+def _refusal(plan: RestorePlan, options: RestoreOptions, face: str) -> str | None:
     if options.database is not None:
         return "--database only applies to database archives; this is a custom_dir archive"
-    if plan.to_origin and plan.files["overwrite"] and not options.overwrite:
-        return (
-            f"{plan.files['overwrite']} files already exist at their origin and would be "
-            "overwritten: confirm with --overwrite, or restore elsewhere with --target DIR"
-        )
+    # One rule at the origin and in another folder: nothing existing is replaced unasked.
+    if plan.files["overwrite"] and not options.overwrite:
+        plan.refusal_reason = files_exist(plan.files["overwrite"], plan.files["overwrite_examples"])
+        return wording(plan.refusal_reason, face)
     if plan.commands_blocked and not options.skip_commands:
         return (
             f"the archive asks to run {len(plan.commands)} command(s) after restoring, but "

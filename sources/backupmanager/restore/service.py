@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from backupmanager import commands
@@ -191,11 +191,27 @@ def restore_log(db: Database, restore_id: int) -> str:
     return str(restore_status(db, restore_id, with_log=True)["log"])
 
 
+def is_plan() -> ColumnElement[bool]:
+    """Rows that only computed a plan ("Show the plan", `plan_only`): never listed as restores.
+
+    Told apart by their options (a row of any age has them), so no column or migration is needed.
+    """
+    flag = func.json_extract(Restore.options_json, "$.plan_only")
+    return func.coalesce(flag, 0) != 0
+
+
+def plan_options(options: RestoreOptions) -> dict[str, Any]:
+    """The options a plan was computed for, as the restore that follows it must repeat them."""
+    return {**options.as_dict(), "plan_only": False}
+
+
 def latest_restore_status(db: Database, name: str) -> dict[str, Any] | None:
     """`GET /api/v1/archives/<name>/restore/status`: the newest restore of that archive."""
     with db.read() as session:
         row = session.scalar(
-            select(Restore).where(Restore.archive_name == name).order_by(Restore.id.desc())
+            select(Restore)
+            .where(Restore.archive_name == name, ~is_plan())
+            .order_by(Restore.id.desc())
         )
         return None if row is None else restore_view(row)
 
@@ -206,7 +222,9 @@ __all__ = [
     "RestoreRefused",
     "UnsafeArchive",
     "add_queued_restore",
+    "is_plan",
     "latest_restore_status",
+    "plan_options",
     "plan_restore",
     "queue_restore",
     "restore_status",

@@ -14,18 +14,28 @@ from sqlalchemy.orm import defer
 from backupmanager import services
 from backupmanager.clock import system_clock
 from backupmanager.databases.reader import DATABASE_TYPES
-from backupmanager.models import RESTORE_QUEUED, RESTORE_RUNNING, Archive, Restore
+from backupmanager.models import (
+    RESTORE_QUEUED,
+    RESTORE_RUNNING,
+    RESTORE_SUCCESS,
+    Archive,
+    Restore,
+)
+from backupmanager.restore import refusals
 from backupmanager.restore.execute import RESTORABLE_TYPES
 from backupmanager.restore.service import (
     RestoreInputError,
     RestoreOptions,
     RestoreRefused,
+    is_plan,
+    plan_options,
     queue_restore,
     restore_status,
     restore_view,
 )
 from backupmanager.web import i18n, state
 from backupmanager.web.auth import protected_blueprint
+from backupmanager.web.known_messages import localized
 
 bp = protected_blueprint("restores", __name__)
 LIVE_LOG_CHARS = 64_000
@@ -62,6 +72,18 @@ class RestoreForm:
             }
         )
 
+    @classmethod
+    def of(cls, options: RestoreOptions) -> RestoreForm:
+        """The form as it was filled for these options (a plan's, shown again)."""
+        return cls(
+            {
+                "target": options.target or "",
+                "database": options.database or "",
+                "overwrite": options.overwrite,
+                "skip_commands": options.skip_commands,
+            }
+        )
+
     def options(self, *, plan_only: bool) -> RestoreOptions:
         return RestoreOptions(
             target=self.values["target"] or None,
@@ -90,6 +112,16 @@ def _hints() -> dict[str, str]:
         "target": _("The folder must be an absolute path, such as /home/restored."),
         "form": _("This restore cannot be started."),
     }
+
+
+@bp.app_template_global()
+def refusal_words(plan: dict[str, Any] | None, error_message: str | None) -> str:
+    """Why a plan is refused, in the page's words: the checkbox to tick, not a CLI flag."""
+    reason = (plan or {}).get("refusal_reason")
+    if reason and reason.get("reason") in refusals.WORDS[refusals.WEB]:
+        english = refusals.WORDS[refusals.WEB][reason["reason"]]
+        return refusals.wording(reason, refusals.WEB, template=_(english))
+    return localized((plan or {}).get("refusal") or error_message)
 
 
 def _archive(name: str) -> Archive:
@@ -156,6 +188,8 @@ def start(name: str) -> Any:
             abort(404)
         return _form_page(archive, form, plan, 200)
     plan_only = request.form.get("action") != "restore"
+    if not plan_only and not _matches_its_plan(archive, form):
+        return _form_page(archive, form, None, 409)
     web = state()
     try:
         restore_id = queue_restore(
@@ -175,6 +209,30 @@ def start(name: str) -> Any:
     return redirect(url_for("restores.show", restore_id=restore_id))
 
 
+def _matches_its_plan(archive: Archive, form: RestoreForm) -> bool:
+    """ "Restore now" runs the restore whose plan was shown: same archive, same options.
+
+    A page left open, or a field changed after the plan, must not restore something else.
+    """
+    plan_id = request.form.get("plan", type=int)
+    view = _restore(plan_id) if plan_id else None
+    shown = (
+        view is not None
+        and view["archive_name"] == archive.name
+        and view["options"].get("plan_only")
+        and view["status"] == RESTORE_SUCCESS
+    )
+    if shown and view is not None:
+        planned = plan_options(RestoreOptions.from_dict(view["options"]))
+        if planned == plan_options(form.options(plan_only=False)):
+            return True
+    form.errors["form"] = _(
+        "The options are not those of the plan shown: nothing was restored. Press “Show the "
+        "plan” to see what these options would do, then “Restore now” under it."
+    )
+    return False
+
+
 @bp.get("/restores")
 def index() -> str:
     """The newest restores and restore drills, wherever they were started (here, CLI, API, cron)."""
@@ -182,6 +240,7 @@ def index() -> str:
         rows = session.scalars(
             select(Restore)
             .options(defer(Restore.log_text, raiseload=True))  # long, and never shown here
+            .where(~is_plan())  # a plan changed nothing: it is not a restore
             .order_by(Restore.id.desc())
             .limit(RESTORES_SHOWN)
         ).all()
@@ -198,8 +257,12 @@ def plan(restore_id: int) -> str:
 
 
 @bp.get("/restores/<int:restore_id>")
-def show(restore_id: int) -> str:
+def show(restore_id: int) -> Any:
     view = _restore(restore_id)
+    if view["options"].get("plan_only"):  # a plan is shown as a plan, on the restore form
+        form = RestoreForm.of(RestoreOptions.from_dict(view["options"]))
+        arguments = {"name": view["archive_name"], "plan": restore_id, **form.query()}
+        return redirect(url_for("restores.start", **arguments))
     return render_template(
         "restore.html",
         restore=view,

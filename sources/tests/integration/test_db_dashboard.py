@@ -8,10 +8,11 @@ import re
 from sqlalchemy import select
 
 from backupmanager.app import create_app
-from backupmanager.commands import run_inline_command
+from backupmanager.commands import run_inline_command, run_inline_restore
 from backupmanager.db import Database
 from backupmanager.models import Command, Job
 from backupmanager.settings import Settings
+from tests.api_world import make_world
 from tests.helpers import add_job, csrf, run_job_now, work_restore_commands
 from tests.integration.db_support import (  # noqa: F401 (fixture)
     SampleDatabase,
@@ -94,10 +95,10 @@ def test_a_database_archive_is_restored_under_a_new_name_from_the_dashboard(
     assert new_name in plan and 'id="restore-now"' in plan
     assert new_name not in databases_on(sample_db.engine)  # the plan changed nothing
 
-    token = re.search(r'name="csrf_token" value="([^"]+)"', plan)[1]  # type: ignore[index]
-    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', plan))
-    assert hidden["database"] == new_name and hidden["action"] == "restore"
-    started = client.post(form_page, data={**hidden, "csrf_token": token})
+    token = csrf(client, form_page)
+    fields = {"database": new_name, "action": "restore", "plan": str(plan_id)}
+    assert f'form="restore-form" name="plan" value="{plan_id}"' in plan
+    started = client.post(form_page, data={**fields, "csrf_token": token})
     assert started.status_code == 302
     restore_id = int(started.headers["Location"].rsplit("/", 1)[1])
     work_restore_commands(db, settings)
@@ -112,3 +113,33 @@ def databases_on(engine: str) -> list[str]:
     if engine == "mysql":
         return mysql_admin("SHOW DATABASES;").split()
     return pg_admin("SELECT datname FROM pg_database;").split()
+
+
+def test_an_existing_database_is_refused_in_the_words_of_each_face(
+    db: Database, settings: Settings, sample_db: SampleDatabase
+) -> None:
+    """The original database exists: the dashboard's plan names its checkbox, the API its field."""
+    job_id = add_job(db, settings, name="shop", type=sample_db.engine, config=job_config(sample_db))
+    run = run_job_now(db, settings, job_id)
+    assert run.status == "success", run.log_text
+    checksums = table_checksums(sample_db.engine, sample_db.name)
+    client = create_app(settings, dev_mode=True).test_client()
+    form_page = f"/archives/{run.archive_name}/restore"
+    asked = client.post(form_page, data={"csrf_token": csrf(client, form_page)})
+    work_restore_commands(db, settings)
+    page = client.get(asked.headers["Location"]).get_data(as_text=True)
+    refusal = re.search(r'id="plan-refusal">([^<]*)<', page)
+    assert refusal is not None and "“Replace the existing database”" in refusal[1]
+    assert sample_db.name in refusal[1] and "--" not in refusal[1]
+    assert 'id="restore-now"' not in page
+
+    world = make_world(db, settings)
+    answer = world.call(
+        "POST", f"/api/v1/archives/{run.archive_name}/restore", token=world.admin, json={}
+    )
+    assert answer.status_code == 202, answer.get_json()
+    run_inline_restore(db, settings, answer.get_json()["restore_id"])
+    status = world.get(answer.get_json()["url"]).get_json()
+    assert status["status"] == "error" and '"overwrite": true' in status["error"]
+    assert "--overwrite" not in status["error"]
+    assert table_checksums(sample_db.engine, sample_db.name) == checksums

@@ -71,10 +71,12 @@ def test_plan_first_then_restore_to_another_folder(
     assert 'id="restore-now"' in plan
     assert not target.exists()  # the plan changed nothing
 
-    token = re.search(r'name="csrf_token" value="([^"]+)"', plan)[1]  # type: ignore[index]
-    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', plan))
-    assert hidden["target"] == str(target) and hidden["action"] == "restore"
-    started = client.post(form_page, data={**hidden, "csrf_token": token})
+    token = csrf(client, form_page)
+    # "Restore now" sends the form's options with the plan's number (they must match).
+    plan_field = re.search(r'form="restore-form" name="plan" value="(\d+)"', plan)
+    assert plan_field is not None and int(plan_field[1]) == plan_id
+    fields = {"target": str(target), "action": "restore", "plan": plan_field[1]}
+    started = client.post(form_page, data={**fields, "csrf_token": token})
     assert started.status_code == 302
     status_url = started.headers["Location"]
     restore_id = int(status_url.rsplit("/", 1)[1])
@@ -144,7 +146,7 @@ def test_files_in_the_way_are_refused_in_the_plan_until_overwrite_is_ticked(
     asked = client.post(form_page, data={"csrf_token": csrf(client, form_page)})
     work_restore_commands(db, cd_settings)
     page = client.get(asked.headers["Location"]).data.decode()
-    assert 'id="plan-refusal"' in page and "--overwrite" in page
+    assert 'id="plan-refusal"' in page and "Overwrite files that already exist" in page
     assert 'id="restore-now"' not in page
     assert (root / "a.txt").read_text() == "changed since\n"
 
